@@ -1,0 +1,324 @@
+// Package memstore keeps delivery attempts in memory.
+//
+// It suits tests, examples and hosts that need no audit trail beyond the
+// life of the process: everything is lost when the process ends. For a
+// durable store, use sqlstore.
+package memstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/webhookkit/delivery"
+)
+
+// Store is an in-memory delivery.Store. It is safe for concurrent use by
+// multiple goroutines, within one process. It hands out copies: a caller
+// that changes a returned Attempt, its headers or a payload changes nothing
+// stored.
+type Store struct {
+	mu sync.Mutex
+	// rows holds every attempt by ID.
+	rows map[string]*row
+	// ids holds every attempt ID, sorted, for List.
+	ids []string
+	// pending holds the pending attempts, for Claim and Cancel.
+	pending map[string]*row
+	// latest holds, per event ID, its attempt with the greatest ID.
+	latest map[string]*row
+}
+
+type row struct {
+	attempt delivery.Attempt
+	payload []byte
+	lease   delivery.Lease
+	// cancelRequested marks a leased attempt whose event or endpoint was
+	// canceled: its completion inserts no retry.
+	cancelRequested bool
+}
+
+var _ delivery.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		rows:    make(map[string]*row),
+		pending: make(map[string]*row),
+		latest:  make(map[string]*row),
+	}
+}
+
+// Insert implements delivery.Store.
+func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkNew(jobs...); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		s.add(j)
+	}
+	return nil
+}
+
+// checkNew checks that jobs may be inserted. The caller holds s.mu.
+func (s *Store) checkNew(jobs ...delivery.Job) error {
+	seen := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		a := j.Attempt
+		if a.ID == "" {
+			return errors.New("memstore: attempt has no ID")
+		}
+		if a.Status != delivery.StatusPending {
+			return fmt.Errorf("memstore: new attempt %s is %v, not pending", a.ID, a.Status)
+		}
+		if s.rows[a.ID] != nil || seen[a.ID] {
+			return fmt.Errorf("memstore: attempt %s: %w", a.ID, delivery.ErrDuplicate)
+		}
+		seen[a.ID] = true
+	}
+	return nil
+}
+
+// add stores a checked job. The caller holds s.mu.
+func (s *Store) add(j delivery.Job) {
+	r := &row{attempt: utc(j.Attempt.Clone()), payload: bytes.Clone(j.Payload), lease: j.Lease}
+	r.lease.Until = r.lease.Until.UTC()
+	id := r.attempt.ID
+	s.rows[id] = r
+	s.pending[id] = r
+	if i, _ := slices.BinarySearch(s.ids, id); i == len(s.ids) {
+		s.ids = append(s.ids, id)
+	} else {
+		s.ids = slices.Insert(s.ids, i, id)
+	}
+	if l := s.latest[r.attempt.EventID]; l == nil || l.attempt.ID < id {
+		s.latest[r.attempt.EventID] = r
+	}
+}
+
+// Complete implements delivery.Store.
+func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !final.Final() || !final.Status.Valid() {
+		return fmt.Errorf("memstore: cannot complete attempt %s as %v", final.ID, final.Status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rows[final.ID]
+	if r == nil {
+		return fmt.Errorf("memstore: attempt %s: %w", final.ID, delivery.ErrNotFound)
+	}
+	if r.attempt.Status != delivery.StatusPending {
+		return fmt.Errorf("memstore: attempt %s is %v: %w", final.ID, r.attempt.Status, delivery.ErrNotPending)
+	}
+	insertNext := next != nil && !r.cancelRequested
+	if insertNext {
+		if err := s.checkNew(*next); err != nil {
+			return err
+		}
+	}
+	a := &r.attempt
+	a.Status = final.Status
+	a.Response = final.Response
+	a.ResponseTruncated = final.ResponseTruncated
+	a.ResponseStatusCode = final.ResponseStatusCode
+	a.ResponseHeaders = final.ResponseHeaders.Clone()
+	a.Error = final.Error
+	a.AttemptedAt = final.AttemptedAt.UTC()
+	a.Duration = final.Duration
+	s.finish(r)
+	if insertNext {
+		s.add(*next)
+	}
+	return nil
+}
+
+// finish drops what only pending work needs from r. The caller holds s.mu.
+func (s *Store) finish(r *row) {
+	delete(s.pending, r.attempt.ID)
+	r.lease = delivery.Lease{}
+	r.cancelRequested = false
+}
+
+// Claim implements delivery.Store.
+func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
+		return nil, errors.New("memstore: claim needs an owner, a positive limit, and Until after Now")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due []*row
+	for _, r := range s.pending {
+		if !r.attempt.ScheduledAt.After(req.Now) && !held(r.lease, req.Now) {
+			due = append(due, r)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool {
+		a, b := due[i].attempt, due[j].attempt
+		if !a.ScheduledAt.Equal(b.ScheduledAt) {
+			return a.ScheduledAt.Before(b.ScheduledAt)
+		}
+		return a.ID < b.ID
+	})
+	jobs := make([]delivery.Job, 0, min(len(due), req.Limit))
+	for _, r := range due[:min(len(due), req.Limit)] {
+		reclaimed := r.lease.Owner != ""
+		r.lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
+		jobs = append(jobs, delivery.Job{
+			Attempt:   r.attempt.Clone(),
+			Payload:   bytes.Clone(r.payload),
+			Lease:     r.lease,
+			Reclaimed: reclaimed,
+		})
+	}
+	return jobs, nil
+}
+
+// held reports whether l is a lease still in force at now.
+func held(l delivery.Lease, now time.Time) bool {
+	return l.Owner != "" && l.Until.After(now)
+}
+
+// Release implements delivery.Store.
+func (s *Store) Release(ctx context.Context, owner string, ids ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		r := s.pending[id]
+		if r == nil || owner == "" || r.lease.Owner != owner {
+			continue
+		}
+		r.lease = delivery.Lease{}
+		if r.cancelRequested {
+			r.attempt.Status = delivery.StatusCanceled
+			s.finish(r)
+		}
+	}
+	return nil
+}
+
+// Cancel implements delivery.Store.
+func (s *Store) Cancel(ctx context.Context, req delivery.CancelRequest) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if req.EventID == "" && req.EndpointID == "" {
+		return 0, errors.New("memstore: cancel needs an event ID or an endpoint ID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.pending {
+		a := r.attempt
+		if req.EventID != "" && a.EventID != req.EventID || req.EndpointID != "" && a.EndpointID != req.EndpointID {
+			continue
+		}
+		if held(r.lease, req.Now) {
+			r.cancelRequested = true
+			continue
+		}
+		r.attempt.Status = delivery.StatusCanceled
+		s.finish(r)
+		n++
+	}
+	return n, nil
+}
+
+// Get implements delivery.Store.
+func (s *Store) Get(ctx context.Context, id string) (delivery.Attempt, error) {
+	if err := ctx.Err(); err != nil {
+		return delivery.Attempt{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rows[id]
+	if r == nil {
+		return delivery.Attempt{}, fmt.Errorf("memstore: attempt %s: %w", id, delivery.ErrNotFound)
+	}
+	return r.attempt.Clone(), nil
+}
+
+// List implements delivery.Store.
+func (s *Store) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return delivery.Page{}, err
+	}
+	limit := q.PageLimit()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start, found := slices.BinarySearch(s.ids, q.After)
+	if found {
+		start++
+	}
+	var page delivery.Page
+	for _, id := range s.ids[start:] {
+		a := s.rows[id].attempt
+		if !matches(a, q) {
+			continue
+		}
+		if len(page.Attempts) == limit {
+			page.Next = page.Attempts[limit-1].ID
+			break
+		}
+		page.Attempts = append(page.Attempts, a.Clone())
+	}
+	return page, nil
+}
+
+// matches reports whether a passes q's filters.
+func matches(a delivery.Attempt, q delivery.ListQuery) bool {
+	switch {
+	case q.EventID != "" && a.EventID != q.EventID,
+		q.EndpointID != "" && a.EndpointID != q.EndpointID,
+		len(q.Statuses) > 0 && !slices.Contains(q.Statuses, a.Status),
+		!inRange(a.ScheduledAt, q.ScheduledFrom, q.ScheduledTo):
+		return false
+	case q.AttemptedFrom.IsZero() && q.AttemptedTo.IsZero():
+		return true
+	}
+	return !a.AttemptedAt.IsZero() && inRange(a.AttemptedAt, q.AttemptedFrom, q.AttemptedTo)
+}
+
+// inRange reports whether t lies in [from, to), where a zero bound is open.
+func inRange(t, from, to time.Time) bool {
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
+}
+
+// Event implements delivery.Store.
+func (s *Store) Event(ctx context.Context, eventID string) (delivery.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return delivery.Event{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.latest[eventID]
+	if r == nil {
+		return delivery.Event{}, fmt.Errorf("memstore: event %s: %w", eventID, delivery.ErrNotFound)
+	}
+	return delivery.Event{ID: eventID, Type: r.attempt.EventType, Payload: bytes.Clone(r.payload)}, nil
+}
+
+// utc returns a with its times in UTC.
+func utc(a delivery.Attempt) delivery.Attempt {
+	a.ScheduledAt = a.ScheduledAt.UTC()
+	a.AttemptedAt = a.AttemptedAt.UTC()
+	return a
+}

@@ -1,0 +1,13 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/memstore"
+	"github.com/webhookkit/delivery/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(*testing.T) delivery.Store { return memstore.New() })
+}

@@ -1,0 +1,121 @@
+package delivery
+
+import (
+	"crypto/hmac"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors returned by Verifier.Verify, matched with errors.Is.
+var (
+	// ErrMissingHeader: a webhook-id, webhook-timestamp or webhook-signature
+	// header is absent or empty.
+	ErrMissingHeader = errors.New("delivery: missing webhook header")
+	// ErrBadTimestamp: webhook-timestamp is not a Unix time in seconds, or
+	// lies outside the tolerance, in the past or in the future.
+	ErrBadTimestamp = errors.New("delivery: webhook timestamp is invalid or outside the tolerance")
+	// ErrNoMatchingSignature: no v1 signature in webhook-signature matches
+	// the payload under any of the secrets.
+	ErrNoMatchingSignature = errors.New("delivery: no matching webhook signature")
+)
+
+// DefaultTolerance is how far a webhook-timestamp may be from the
+// receiver's clock, in either direction, unless Verifier.Tolerance says
+// otherwise.
+const DefaultTolerance = 5 * time.Minute
+
+// Verifier checks signed webhook requests on the receiving side, as
+// Standard Webhooks specifies. It is for services that receive webhooks,
+// from this library or any other Standard Webhooks sender.
+//
+// A Verifier is safe for concurrent use once its fields are set.
+type Verifier struct {
+	keys [][]byte
+
+	// Tolerance is how far webhook-timestamp may be from Now, in either
+	// direction. Defaults to DefaultTolerance when zero.
+	Tolerance time.Duration
+	// Now returns the current time. Defaults to time.Now when nil.
+	Now func() time.Time
+}
+
+// NewVerifier returns a Verifier that accepts a request signed with any one
+// of the secrets, so that a receiver can rotate them. Secrets are in the
+// "whsec_<base64>" form, with or without the prefix. It returns an error
+// wrapping ErrInvalidInput when there is no secret or one is malformed.
+func NewVerifier(secrets ...string) (*Verifier, error) {
+	if len(secrets) == 0 {
+		return nil, invalid("a verifier needs at least one secret")
+	}
+	v := &Verifier{keys: make([][]byte, len(secrets))}
+	for i, s := range secrets {
+		key, err := decodeSecret(s)
+		if err != nil {
+			return nil, err
+		}
+		v.keys[i] = key
+	}
+	return v, nil
+}
+
+// Verify checks that header carries a valid signature of payload, the raw
+// request body, with a timestamp within the tolerance. It returns nil, or an
+// error wrapping ErrMissingHeader, ErrBadTimestamp or
+// ErrNoMatchingSignature. Signatures with versions other than v1 are
+// ignored. Comparisons take constant time.
+func (v *Verifier) Verify(header http.Header, payload []byte) error {
+	id, ts, sigs := header.Get(HeaderID), header.Get(HeaderTimestamp), header.Get(HeaderSignature)
+	for _, h := range [...]struct{ name, value string }{{HeaderID, id}, {HeaderTimestamp, ts}, {HeaderSignature, sigs}} {
+		if h.value == "" {
+			return fmt.Errorf("%w: %s", ErrMissingHeader, h.name)
+		}
+	}
+	unix, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %s is not an integer", ErrBadTimestamp, HeaderTimestamp)
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	tolerance := v.Tolerance
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	nowUnix := now().Unix()
+	limit := int64(tolerance / time.Second)
+	if unix < nowUnix-limit || unix > nowUnix+limit {
+		return fmt.Errorf("%w: %d is more than %v from now (%d)", ErrBadTimestamp, unix, tolerance, nowUnix)
+	}
+	want := make([][]byte, len(v.keys))
+	for i, key := range v.keys {
+		want[i] = mac(key, id, ts, payload)
+	}
+	matched := false
+	for sig := range strings.FieldsSeq(sigs) {
+		version, encoded, ok := strings.Cut(sig, ",")
+		if !ok || version != "v1" {
+			continue
+		}
+		got, err := base64.StdEncoding.DecodeString(encoded)
+		if err != nil {
+			continue
+		}
+		for _, w := range want {
+			// Keep comparing after a match so the time taken does not
+			// tell which signature matched.
+			if hmac.Equal(got, w) {
+				matched = true
+			}
+		}
+	}
+	if !matched {
+		return ErrNoMatchingSignature
+	}
+	return nil
+}
