@@ -69,15 +69,15 @@ func NewVerifier(secrets ...string) (*Verifier, error) {
 // ErrNoMatchingSignature. Signatures with versions other than v1 are
 // ignored. Comparisons take constant time.
 func (v *Verifier) Verify(header http.Header, payload []byte) error {
-	id, ts, sigs := header.Get(HeaderID), header.Get(HeaderTimestamp), header.Get(HeaderSignature)
+	id, ts, sigs := headerValue(header, HeaderID), headerValue(header, HeaderTimestamp), headerValue(header, HeaderSignature)
 	for _, h := range [...]struct{ name, value string }{{HeaderID, id}, {HeaderTimestamp, ts}, {HeaderSignature, sigs}} {
 		if h.value == "" {
 			return fmt.Errorf("%w: %s", ErrMissingHeader, h.name)
 		}
 	}
 	unix, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: %s is not an integer", ErrBadTimestamp, HeaderTimestamp)
+	if err != nil || strings.IndexFunc(ts, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return fmt.Errorf("%w: %s is not a decimal integer", ErrBadTimestamp, HeaderTimestamp)
 	}
 	now := time.Now
 	if v.Now != nil {
@@ -118,4 +118,19 @@ func (v *Verifier) Verify(header http.Header, payload []byte) error {
 		return ErrNoMatchingSignature
 	}
 	return nil
+}
+
+// headerValue returns the first value of the named header. It also finds
+// names that were stored without canonicalization, as a header map built
+// by hand or by another framework may hold them.
+func headerValue(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, vs := range h {
+		if len(vs) > 0 && strings.EqualFold(k, name) {
+			return vs[0]
+		}
+	}
+	return ""
 }

@@ -1,0 +1,195 @@
+package delivery_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/webhookkit/delivery"
+)
+
+// The example of the Standard Webhooks specification and its reference
+// libraries.
+const (
+	specSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	specID        = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	specTimestamp = 1614265330
+	specPayload   = `{"test": 2432232314}`
+	specSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+func specHeader() http.Header {
+	h := http.Header{}
+	h.Set(delivery.HeaderID, specID)
+	h.Set(delivery.HeaderTimestamp, "1614265330")
+	h.Set(delivery.HeaderSignature, specSignature)
+	return h
+}
+
+func specVerifier(t *testing.T, secrets ...string) *delivery.Verifier {
+	t.Helper()
+	v, err := delivery.NewVerifier(secrets...)
+	require.NoError(t, err)
+	v.Now = func() time.Time { return time.Unix(specTimestamp, 0) }
+	return v
+}
+
+func TestSignSpecExample(t *testing.T) {
+	t.Parallel()
+	for _, secret := range []string{specSecret, strings.TrimPrefix(specSecret, "whsec_")} {
+		sig, err := delivery.Sign([]string{secret}, specID, time.Unix(specTimestamp, 0), []byte(specPayload))
+		require.NoError(t, err)
+		require.Equal(t, specSignature, sig)
+	}
+}
+
+func TestSignRotation(t *testing.T) {
+	t.Parallel()
+	other := delivery.NewSecret()
+	sig, err := delivery.Sign([]string{specSecret, other}, specID, time.Unix(specTimestamp, 0), []byte(specPayload))
+	require.NoError(t, err)
+	parts := strings.Split(sig, " ")
+	require.Len(t, parts, 2, "one signature per secret, space-separated")
+	require.Equal(t, specSignature, parts[0])
+
+	// A receiver that knows only the new secret accepts it.
+	h := specHeader()
+	h.Set(delivery.HeaderSignature, sig)
+	require.NoError(t, specVerifier(t, other).Verify(h, []byte(specPayload)))
+
+	sig, err = delivery.Sign(nil, specID, time.Unix(specTimestamp, 0), nil)
+	require.NoError(t, err)
+	require.Empty(t, sig, "no secrets, no signature")
+}
+
+func TestSignRejectsSecrets(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"not base64":   "whsec_not*base64!",
+		"empty":        "whsec_",
+		"short key":    "whsec_c2hvcnQ=",
+		"long key":     "whsec_" + strings.Repeat("QUFB", 22),
+		"url encoding": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw-_",
+	}
+	for name, secret := range tests {
+		_, err := delivery.Sign([]string{secret}, "id", time.Now(), nil)
+		require.ErrorIs(t, err, delivery.ErrInvalidInput, name)
+		if key := strings.TrimPrefix(secret, "whsec_"); key != "" {
+			require.NotContains(t, err.Error(), key, "errors never quote a secret (%s)", name)
+		}
+	}
+}
+
+func TestNewSecret(t *testing.T) {
+	t.Parallel()
+	a, b := delivery.NewSecret(), delivery.NewSecret()
+	require.NotEqual(t, a, b)
+	require.True(t, strings.HasPrefix(a, "whsec_"))
+	_, err := delivery.Sign([]string{a}, "id", time.Now(), nil)
+	require.NoError(t, err)
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	payload := []byte(specPayload)
+	with := func(name, value string) http.Header {
+		h := specHeader()
+		if value == "" {
+			h.Del(name)
+		} else {
+			h.Set(name, value)
+		}
+		return h
+	}
+	tests := []struct {
+		name    string
+		header  http.Header
+		payload []byte
+		want    error
+	}{
+		{"spec example", specHeader(), payload, nil},
+		{"lower-case header names", http.Header{"webhook-id": {specID}, "webhook-timestamp": {"1614265330"}, "webhook-signature": {specSignature}}, payload, nil},
+		{"one of several signatures", with(delivery.HeaderSignature, "v1,Zm9v "+specSignature+" v1,YmFy"), payload, nil},
+		{"unknown versions ignored", with(delivery.HeaderSignature, "v1a,abc v2,"+strings.TrimPrefix(specSignature, "v1,")+" "+specSignature), payload, nil},
+		{"only unknown versions", with(delivery.HeaderSignature, "v2,"+strings.TrimPrefix(specSignature, "v1,")), payload, delivery.ErrNoMatchingSignature},
+		{"tampered payload", specHeader(), []byte(`{"test": 2432232315}`), delivery.ErrNoMatchingSignature},
+		{"other id", with(delivery.HeaderID, "msg_other"), payload, delivery.ErrNoMatchingSignature},
+		{"missing id", with(delivery.HeaderID, ""), payload, delivery.ErrMissingHeader},
+		{"missing timestamp", with(delivery.HeaderTimestamp, ""), payload, delivery.ErrMissingHeader},
+		{"missing signature", with(delivery.HeaderSignature, ""), payload, delivery.ErrMissingHeader},
+		{"timestamp not a number", with(delivery.HeaderTimestamp, "16142653x0"), payload, delivery.ErrBadTimestamp},
+		{"timestamp overflow", with(delivery.HeaderTimestamp, "99999999999999999999999"), payload, delivery.ErrBadTimestamp},
+		{"timestamp too old", with(delivery.HeaderTimestamp, "1614265029"), payload, delivery.ErrBadTimestamp},
+		{"timestamp too new", with(delivery.HeaderTimestamp, "1614265631"), payload, delivery.ErrBadTimestamp},
+		{"timestamp with a sign", with(delivery.HeaderTimestamp, "+1614265330"), payload, delivery.ErrBadTimestamp},
+		{"negative timestamp", with(delivery.HeaderTimestamp, "-1"), payload, delivery.ErrBadTimestamp},
+		{"signature not base64", with(delivery.HeaderSignature, "v1,!!!"), payload, delivery.ErrNoMatchingSignature},
+		{"signature without comma", with(delivery.HeaderSignature, "v1"), payload, delivery.ErrNoMatchingSignature},
+		{"truncated signature", with(delivery.HeaderSignature, specSignature[:20]), payload, delivery.ErrNoMatchingSignature},
+	}
+	v := specVerifier(t, specSecret)
+	for _, tt := range tests {
+		err := v.Verify(tt.header, tt.payload)
+		if tt.want == nil {
+			require.NoError(t, err, tt.name)
+			continue
+		}
+		require.ErrorIs(t, err, tt.want, tt.name)
+	}
+}
+
+func TestVerifyTolerance(t *testing.T) {
+	t.Parallel()
+	v := specVerifier(t, specSecret)
+	for _, skew := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
+		v.Now = func() time.Time { return time.Unix(specTimestamp, 0).Add(skew) }
+		require.NoError(t, v.Verify(specHeader(), []byte(specPayload)), "within the default tolerance at %v", skew)
+	}
+	v.Tolerance = time.Minute
+	for _, skew := range []time.Duration{-61 * time.Second, 61 * time.Second} {
+		v.Now = func() time.Time { return time.Unix(specTimestamp, 0).Add(skew) }
+		require.ErrorIs(t, v.Verify(specHeader(), []byte(specPayload)), delivery.ErrBadTimestamp, "skew %v", skew)
+	}
+}
+
+func TestVerifierRotation(t *testing.T) {
+	t.Parallel()
+	v := specVerifier(t, delivery.NewSecret(), specSecret)
+	require.NoError(t, v.Verify(specHeader(), []byte(specPayload)), "any one of the secrets verifies")
+	require.ErrorIs(t, specVerifier(t, delivery.NewSecret()).Verify(specHeader(), []byte(specPayload)), delivery.ErrNoMatchingSignature)
+}
+
+func TestNewVerifierRejects(t *testing.T) {
+	t.Parallel()
+	_, err := delivery.NewVerifier()
+	require.ErrorIs(t, err, delivery.ErrInvalidInput)
+	_, err = delivery.NewVerifier("whsec_%%%")
+	require.ErrorIs(t, err, delivery.ErrInvalidInput)
+}
+
+// Verify never panics, whatever the headers and body, and accepts only what
+// the secret signed.
+func FuzzVerify(f *testing.F) {
+	f.Add(specID, "1614265330", specSignature, []byte(specPayload))
+	f.Add("", "", "", []byte(nil))
+	f.Add(specID, "-1", "v1, v1,,,, ,", []byte("x"))
+	f.Add("a\x00b", "1614265330", "v1,"+strings.Repeat("A", 1000), []byte{0xff})
+	v, err := delivery.NewVerifier(specSecret)
+	require.NoError(f, err)
+	v.Now = func() time.Time { return time.Unix(specTimestamp, 0) }
+	f.Fuzz(func(t *testing.T, id, ts, sigs string, payload []byte) {
+		h := http.Header{}
+		h.Set(delivery.HeaderID, id)
+		h.Set(delivery.HeaderTimestamp, ts)
+		h.Set(delivery.HeaderSignature, sigs)
+		if v.Verify(h, payload) != nil {
+			return
+		}
+		want, err := delivery.Sign([]string{specSecret}, id, time.Unix(specTimestamp, 0), payload)
+		require.NoError(t, err)
+		require.Contains(t, strings.Fields(sigs), want, "accepted a header that does not carry the signature")
+	})
+}
