@@ -220,7 +220,7 @@ func TestDeliverFailures(t *testing.T) {
 			code: 302, response: "",
 		},
 		{
-			name: "hangs past the timeout",
+			name:    "hangs past the timeout",
 			handler: hang,
 			errPart: "attempt timed out (limit 300ms)", retryable: true, cause: context.DeadlineExceeded,
 		},

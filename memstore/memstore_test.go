@@ -1,6 +1,8 @@
 package memstore_test
 
 import (
+	"go.uber.org/goleak"
+
 	"testing"
 
 	"github.com/webhookkit/delivery"
@@ -11,3 +13,5 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(*testing.T) delivery.Store { return memstore.New() })
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

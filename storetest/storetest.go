@@ -454,7 +454,9 @@ func testConcurrentClaims(t *testing.T, s delivery.Store) {
 	for w := range workers {
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
-			for {
+			// Claims that hand out attempts twice would never run dry:
+			// stop after more rounds than n attempts can take.
+			for range n {
 				jobs, err := s.Claim(context.Background(), delivery.ClaimRequest{Owner: owner, Now: base, Until: base.Add(time.Minute), Limit: 7})
 				if err != nil {
 					t.Errorf("claim: %v", err)
@@ -604,6 +606,7 @@ func list(t *testing.T, s delivery.Store, q delivery.ListQuery) []string {
 			return ids
 		}
 		require.NotEmpty(t, page.Attempts, "a page with a next cursor must not be empty")
+		require.Greater(t, page.Next, q.After, "the cursor must advance")
 		q.After = page.Next
 	}
 }

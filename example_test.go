@@ -1,0 +1,110 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/memstore"
+)
+
+func ExampleDispatcher_Deliver() {
+	// A receiver that accepts everything.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+
+	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	a, err := d.Deliver(context.Background(),
+		delivery.Event{ID: "evt_1", Type: "invoice.paid", Payload: []byte(`{"amount":100}`)},
+		delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}},
+	)
+	fmt.Println(a.Status, a.ResponseStatusCode, a.AttemptNumber, err)
+	// Output: success 204 1 <nil>
+}
+
+func ExampleDispatcher_Deliver_failure() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	a, err := d.Deliver(context.Background(),
+		delivery.Event{ID: "evt_2", Payload: []byte(`{}`)},
+		delivery.Endpoint{ID: "ep_1", URL: srv.URL},
+	)
+	var failed *delivery.AttemptError
+	if errors.As(err, &failed) {
+		// The attempt is recorded; the error tells whether trying again may help.
+		fmt.Println(a.Status, failed.StatusCode, failed.Retryable)
+		fmt.Printf("%q\n", a.Response)
+	}
+	// Output:
+	// failure 503 true
+	// "try later\n"
+}
+
+func ExampleVerifier_Verify() {
+	// The example of the Standard Webhooks specification.
+	v, err := delivery.NewVerifier("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		panic(err)
+	}
+	v.Now = func() time.Time { return time.Unix(1614265330, 0) } // the example's send time
+
+	header := http.Header{}
+	header.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	header.Set("webhook-timestamp", "1614265330")
+	header.Set("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	fmt.Println(v.Verify(header, []byte(`{"test": 2432232314}`)))
+	fmt.Println(v.Verify(header, []byte(`{"test": 1}`)))
+	// Output:
+	// <nil>
+	// delivery: no matching webhook signature
+}
+
+// A receiving service checks each request before it trusts the body.
+func ExampleVerifier_handler() {
+	secret := delivery.NewSecret()
+	v, err := delivery.NewVerifier(secret)
+	if err != nil {
+		panic(err)
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := v.Verify(r.Header, body); err != nil {
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent) // then process body, deduplicating by webhook-id
+	})
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+
+	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	ev := delivery.Event{ID: "evt_3", Payload: []byte(`{}`)}
+	signed, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{secret}})
+	forged, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}})
+	fmt.Println(signed.ResponseStatusCode, forged.ResponseStatusCode)
+	// Output: 204 401
+}
