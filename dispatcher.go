@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
@@ -302,7 +303,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 		// recorded as failed, never left pending.
 		err = fmt.Errorf("building request: %w", transportError(ctx, err, d.cfg.Timeout))
 		a.Status = StatusFailure
-		a.Error = err.Error()
+		a.Error = errorText(err)
 		return a, err
 	}
 	for name, value := range ep.Headers {
@@ -324,7 +325,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 		err = transportError(ctx, err, d.cfg.Timeout)
 		a.Duration = time.Since(start)
 		a.Status = StatusFailure
-		a.Error = err.Error()
+		a.Error = errorText(err)
 		return a, err
 	}
 	body, truncated, readErr := readBody(resp.Body, d.cfg.MaxResponseBodySize)
@@ -337,7 +338,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 	case readErr != nil:
 		readErr = fmt.Errorf("reading response body: %w", transportError(ctx, readErr, d.cfg.Timeout))
 		a.Status = StatusFailure
-		a.Error = readErr.Error()
+		a.Error = errorText(readErr)
 		return a, readErr
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		a.Status = StatusSuccess
@@ -376,6 +377,12 @@ func transportError(ctx context.Context, err error, timeout time.Duration) error
 		return uerr.Err
 	}
 	return err
+}
+
+// errorText returns err's message as an attempt records it: valid UTF-8
+// without NUL bytes, which every store's text column can hold.
+func errorText(err error) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", ""), "\uFFFD")
 }
 
 // logAttempt logs a completed attempt.

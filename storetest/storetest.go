@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,8 +67,17 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 // base is a time with microseconds, the precision stores keep.
 var base = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
 
-// newID returns a new ULID; IDs made one after the other increase.
-func newID() string { return ulid.Make().String() }
+// idBase starts every ID the suite makes: the time and part of the entropy
+// of a ULID, so that IDs look like the Dispatcher's and differ between runs.
+var idBase = ulid.Make().String()[:16]
+
+// idSeq ends every ID, so that IDs increase strictly in the order they are
+// made, across goroutines. (ULIDs made concurrently by several goroutines
+// need not.)
+var idSeq atomic.Uint64
+
+// newID returns a new 26-character ID, greater than every earlier one.
+func newID() string { return fmt.Sprintf("%s%010d", idBase, idSeq.Add(1)) }
 
 // pending returns a pending attempt of event to endpoint, due at base.
 func pending(event, endpoint string) delivery.Attempt {

@@ -1,12 +1,21 @@
 // Command quickstart delivers a few webhooks to a local receiver and prints
-// the attempt records: as a table, then as JSON.
+// the audit trail: every attempt stored so far as a table, then this run's
+// attempts as JSON.
 //
-//	go run ./examples/quickstart
+// Attempts are stored in the SQLite file quickstart.db in the current
+// directory, so a second run shows the attempts of both. To use PostgreSQL
+// instead:
+//
+//	go run ./examples/quickstart -postgres 'postgres://postgres@127.0.0.1:5432/test'
+//
+// or set DELIVERY_POSTGRES_DSN.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -16,17 +25,45 @@ import (
 	"text/tabwriter"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
 	"github.com/webhookkit/delivery"
-	"github.com/webhookkit/delivery/memstore"
+	"github.com/webhookkit/delivery/sqlstore"
 )
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	sqlitePath := flag.String("sqlite", "quickstart.db", "the SQLite file that keeps the attempts")
+	postgres := flag.String("postgres", os.Getenv("DELIVERY_POSTGRES_DSN"), "a PostgreSQL DSN; if set, attempts go there instead of SQLite")
+	flag.Parse()
+	db, err := openDB(*sqlitePath, *postgres)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if err := run(context.Background(), db, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, out io.Writer) error {
+// openDB opens PostgreSQL if a DSN is given, else the SQLite file.
+func openDB(sqlitePath, postgresDSN string) (*sql.DB, error) {
+	if postgresDSN != "" {
+		return sql.Open("pgx", postgresDSN)
+	}
+	return sqlstore.OpenSQLite(sqlitePath)
+}
+
+func run(ctx context.Context, db *sql.DB, out io.Writer) error {
+	// The store: a table beside the host's own, created by Migrate.
+	store, err := sqlstore.New(db, nil)
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+
 	secret := delivery.NewSecret()
 
 	// The customer's side: a receiver that verifies signatures, accepts
@@ -49,8 +86,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}))
 	defer receiver.Close()
 
-	// The host's side: a Dispatcher recording attempts in a Store.
-	store := memstore.New()
+	// The host's side: a Dispatcher recording attempts in the store.
 	d, err := delivery.NewDispatcher(store, &delivery.Config{Timeout: 5 * time.Second})
 	if err != nil {
 		return err
@@ -67,29 +103,40 @@ func run(ctx context.Context, out io.Writer) error {
 		{delivery.Event{ID: "evt_1004", Type: "invoice.paid", Payload: []byte(`{"invoice":1004}`)},
 			delivery.Endpoint{ID: "ep_wrong_secret", URL: receiver.URL + "/invoices", Secrets: []string{delivery.NewSecret()}}},
 	}
+	var made []delivery.Attempt
 	for _, dl := range deliveries {
-		if _, err := d.Deliver(ctx, dl.event, dl.endpoint); err != nil {
+		a, err := d.Deliver(ctx, dl.event, dl.endpoint)
+		if a.ID != "" {
+			made = append(made, a)
+		}
+		if err != nil {
 			// A failed delivery is recorded; the error says so.
 			fmt.Fprintln(out, "delivery failed:", err)
 		}
 	}
 
-	page, err := store.List(ctx, delivery.ListQuery{})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out)
+	fmt.Fprintln(out, "\nEvery attempt stored so far:")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ATTEMPT\tEVENT\tENDPOINT\tSTATUS\tCODE\tRESPONSE\tDURATION")
-	for _, a := range page.Attempts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.30q\t%v\n", a.ID, a.EventID, a.EndpointID, a.Status,
-			a.ResponseStatusCode, a.Response, a.Duration.Round(time.Microsecond))
+	fmt.Fprintln(tw, "ATTEMPT\tEVENT\tENDPOINT\tSTATUS\tCODE\tRESPONSE\tATTEMPTED AT\tDURATION")
+	for q := (delivery.ListQuery{}); ; {
+		page, err := store.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, a := range page.Attempts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.30q\t%s\t%v\n", a.ID, a.EventID, a.EndpointID, a.Status,
+				a.ResponseStatusCode, a.Response, a.AttemptedAt.Format(time.DateTime), a.Duration.Round(time.Microsecond))
+		}
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out)
+	fmt.Fprintln(out, "\nThis run's attempts as JSON:")
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(page.Attempts)
+	return enc.Encode(made)
 }

@@ -4,26 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-func TestRun(t *testing.T) {
-	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), &out))
-	text := out.String()
-	require.Contains(t, text, "ATTEMPT")
-	require.Equal(t, 2, strings.Count(text, "delivery failed:"), text)
+// Two runs on one SQLite file: the second shows the attempts of both.
+func TestRunTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "quickstart.db")
+	for i := 1; i <= 2; i++ {
+		db, err := openDB(path, "")
+		require.NoError(t, err)
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), db, &out))
+		require.NoError(t, db.Close())
+		text := out.String()
+		require.Equal(t, 2, strings.Count(text, "delivery failed:"), text)
+		table := text[strings.Index(text, "ATTEMPT"):strings.Index(text, "This run's")]
+		require.Equal(t, 4*i, strings.Count(table, "evt_"), "the table lists every run's attempts:\n%s", table)
 
-	var attempts []map[string]any
-	require.NoError(t, json.Unmarshal([]byte(text[strings.Index(text, "\n["):]), &attempts))
-	require.Len(t, attempts, 4)
-	var statuses []any
-	for _, a := range attempts {
-		statuses = append(statuses, a["status"])
+		var attempts []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(text[strings.Index(text, "\n["):]), &attempts))
+		require.Len(t, attempts, 4)
+		var statuses []any
+		for _, a := range attempts {
+			statuses = append(statuses, a["status"])
+		}
+		require.Equal(t, []any{"success", "success", "failure", "failure"}, statuses)
+		require.EqualValues(t, 401, attempts[3]["response_status_code"])
 	}
-	require.Equal(t, []any{"success", "success", "failure", "failure"}, statuses)
-	require.EqualValues(t, 401, attempts[3]["response_status_code"])
 }

@@ -1,0 +1,106 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+// The environment variables that name the test servers.
+const (
+	postgresEnv = "DELIVERY_TEST_POSTGRES_DSN"
+	mysqlEnv    = "DELIVERY_TEST_MYSQL_DSN"
+)
+
+// engine is a database the tests run against.
+type engine struct {
+	name    string
+	dialect sqlstore.Dialect
+	// open returns a database for the test, closed when it ends. Each call
+	// on SQLite is a new file; on the servers, a new pool on the shared
+	// test database, where tables are told apart by prefix.
+	open func(t *testing.T) *sql.DB
+	// dsn is the server's DSN, or empty for SQLite.
+	dsn string
+}
+
+// engines returns SQLite, and the servers whose DSN is set. A test that
+// needs a server skips with the variable's name when it is not set.
+func engines(t *testing.T) []engine {
+	es := []engine{{name: "sqlite", dialect: sqlstore.SQLite, open: openSQLite}}
+	for _, s := range []struct {
+		name, env, driver string
+		dialect           sqlstore.Dialect
+	}{
+		{"postgres", postgresEnv, "pgx", sqlstore.Postgres},
+		{"mysql", mysqlEnv, "mysql", sqlstore.MySQL},
+	} {
+		dsn := os.Getenv(s.env)
+		if dsn == "" {
+			t.Logf("%s: skipped; set %s to run against a server", s.name, s.env)
+			continue
+		}
+		es = append(es, engine{name: s.name, dialect: s.dialect, dsn: dsn, open: func(t *testing.T) *sql.DB {
+			db, err := sql.Open(s.driver, dsn)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = db.Close() })
+			require.NoError(t, db.PingContext(context.Background()), "%s is set but %s is unreachable", s.env, s.name)
+			return db
+		}})
+	}
+	return es
+}
+
+func openSQLite(t *testing.T) *sql.DB {
+	db, err := sqlstore.OpenSQLite(filepath.Join(t.TempDir(), "delivery.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// uniquePrefix returns a table prefix no other test uses.
+func uniquePrefix() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return "t" + hex.EncodeToString(b) + "_"
+}
+
+// newStore returns a migrated Store with its own tables on db, dropped
+// when the test ends.
+func newStore(t *testing.T, db *sql.DB) *sqlstore.Store {
+	t.Helper()
+	s := migratedStore(t, db)
+	dropTables(t, db, s)
+	return s
+}
+
+// migratedStore returns a migrated Store with its own tables on db, which
+// the caller drops.
+func migratedStore(t *testing.T, db *sql.DB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix()})
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+// dropTables drops s's tables when the test ends.
+func dropTables(t *testing.T, db *sql.DB, s *sqlstore.Store) {
+	t.Cleanup(func() {
+		for _, table := range []string{"attempts", "schema_migrations"} {
+			_, err := db.Exec("DROP TABLE IF EXISTS " + s.TablePrefix() + table)
+			require.NoError(t, err)
+		}
+	})
+}

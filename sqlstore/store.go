@@ -1,0 +1,603 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/webhookkit/delivery"
+)
+
+// DefaultTablePrefix starts the names of the Store's tables unless
+// Config.TablePrefix says otherwise.
+const DefaultTablePrefix = "delivery_"
+
+// Config configures a Store. A nil *Config means all defaults.
+type Config struct {
+	// Dialect is the database's SQL flavour. Defaults to DetectDialect,
+	// which tells it from the driver of the *sql.DB.
+	Dialect Dialect
+	// TablePrefix starts every table and index name: letters, digits and
+	// underscores, at most 32, starting with a letter or underscore.
+	// Defaults to DefaultTablePrefix.
+	TablePrefix string
+}
+
+// Store is a delivery.Store on a database/sql database. It is safe for
+// concurrent use by multiple goroutines and, on PostgreSQL and MySQL, by
+// multiple processes on one database. See the package documentation.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	prefix  string
+	q       queries
+}
+
+var _ delivery.Store = (*Store)(nil)
+
+// New returns a Store on db. It does not touch the database: call Migrate
+// (or apply Migrations) before first use. It returns an error when the
+// dialect cannot be detected or the table prefix is invalid.
+func New(db *sql.DB, cfg *Config) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: db is nil")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.TablePrefix == "" {
+		c.TablePrefix = DefaultTablePrefix
+	}
+	if err := checkPrefix(c.TablePrefix); err != nil {
+		return nil, err
+	}
+	if c.Dialect == DetectDialect {
+		d, err := detect(db)
+		if err != nil {
+			return nil, err
+		}
+		c.Dialect = d
+	}
+	if c.Dialect < SQLite || c.Dialect > MySQL {
+		return nil, fmt.Errorf("sqlstore: unknown %v", c.Dialect)
+	}
+	return &Store{db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts")}, nil
+}
+
+// Dialect returns the Store's dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// TablePrefix returns the prefix of the Store's table names: its attempts
+// live in TablePrefix()+"attempts".
+func (s *Store) TablePrefix() string { return s.prefix }
+
+func checkPrefix(p string) error {
+	ok := len(p) > 0 && len(p) <= 32
+	for i := 0; ok && i < len(p); i++ {
+		c := p[i]
+		ok = c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
+	}
+	if !ok {
+		return fmt.Errorf("sqlstore: table prefix %q must be 1 to 32 letters, digits and underscores, not starting with a digit", p)
+	}
+	return nil
+}
+
+// columns are the attempt columns, in the order rowArgs and scanAttempt use.
+const columns = "id, event_id, event_type, endpoint_id, endpoint_url, status, attempt_number, triggered_by, " +
+	"response, response_truncated, response_status_code, response_headers, error, attempted_at, duration_ns, scheduled_at"
+
+// queries are the Store's statements, built once for its dialect and table.
+type queries struct {
+	insertPrefix, insertRow string
+	complete                string
+	status, cancelRequested string
+	get, event              string
+	release                 string
+	claimSelect             string
+	claimUpdatePrefix       string
+	list                    string
+}
+
+func newQueries(d Dialect, table string) queries {
+	r := d.rebind
+	return queries{
+		insertPrefix: "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) VALUES ",
+		insertRow:    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		complete: r("UPDATE " + table + " SET status = ?, response = ?, response_truncated = ?, response_status_code = ?, " +
+			"response_headers = ?, error = ?, attempted_at = ?, duration_ns = ?, lease_owner = NULL, lease_until = NULL " +
+			"WHERE id = ? AND status = 2"),
+		status:          r("SELECT status FROM " + table + " WHERE id = ?"),
+		cancelRequested: r("SELECT cancel_requested FROM " + table + " WHERE id = ?"),
+		get:             r("SELECT " + columns + " FROM " + table + " WHERE id = ?"),
+		event:           r("SELECT event_type, payload FROM " + table + " WHERE event_id = ? ORDER BY id DESC LIMIT 1"),
+		release: r("UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
+			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id = ?"),
+		claimSelect: r("SELECT " + columns + ", payload, lease_owner FROM " + table +
+			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
+			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
+		claimUpdatePrefix: "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE status = 2 AND id IN ",
+		list:              "SELECT " + columns + " FROM " + table,
+	}
+}
+
+// Column limits that not every engine enforces, checked before writing so
+// that every dialect fails the same clear way.
+const (
+	maxIDBytes   = 64
+	maxNameChars = 255
+	maxURLChars  = 2048
+)
+
+// checkText rejects a string that a text column cannot hold.
+func checkText(field, s string, maxChars int) error {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("sqlstore: %s is not valid UTF-8 without NUL bytes", field)
+	}
+	if n := utf8.RuneCountInString(s); n > maxChars {
+		return fmt.Errorf("sqlstore: %s is %d characters, over the column's %d", field, n, maxChars)
+	}
+	return nil
+}
+
+func checkJob(j delivery.Job) error {
+	a := j.Attempt
+	if a.ID == "" || len(a.ID) > maxIDBytes {
+		return fmt.Errorf("sqlstore: attempt ID must have 1 to %d bytes", maxIDBytes)
+	}
+	if a.Status != delivery.StatusPending {
+		return fmt.Errorf("sqlstore: new attempt %s is %v, not pending", a.ID, a.Status)
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"event ID", a.EventID, maxNameChars},
+		{"event type", a.EventType, maxNameChars},
+		{"endpoint ID", a.EndpointID, maxNameChars},
+		{"endpoint URL", a.EndpointURL, maxURLChars},
+		{"trigger", string(a.Trigger), 16},
+		{"lease owner", j.Lease.Owner, maxNameChars},
+	} {
+		if err := checkText(f.name, f.value, f.max); err != nil {
+			return fmt.Errorf("attempt %s: %w", a.ID, err)
+		}
+	}
+	return checkResult(a)
+}
+
+// checkResult checks the outcome fields of an attempt.
+func checkResult(a delivery.Attempt) error {
+	if err := checkText("error", a.Error, 1<<14); err != nil {
+		return fmt.Errorf("attempt %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// headersArg encodes response headers as JSON, or NULL when there are none.
+// Header text that is not valid UTF-8 is stored with U+FFFD in its place.
+func headersArg(h http.Header) (any, error) {
+	if h == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: encode response headers: %w", err)
+	}
+	return string(b), nil
+}
+
+// rowArgs returns the insert arguments of a job.
+func (s *Store) rowArgs(j delivery.Job) ([]any, error) {
+	a := j.Attempt
+	headers, err := headersArg(a.ResponseHeaders)
+	if err != nil {
+		return nil, err
+	}
+	payload := j.Payload
+	if payload == nil {
+		payload = []byte{}
+	}
+	var owner any
+	if j.Lease.Owner != "" {
+		owner = j.Lease.Owner
+	}
+	d := s.dialect
+	return []any{
+		a.ID, a.EventID, a.EventType, a.EndpointID, a.EndpointURL, a.Status, a.AttemptNumber, string(a.Trigger),
+		[]byte(a.Response), a.ResponseTruncated, a.ResponseStatusCode, headers, a.Error,
+		d.timeArg(a.AttemptedAt), int64(a.Duration), d.timeArg(a.ScheduledAt),
+		payload, owner, d.timeArg(j.Lease.Until),
+	}, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanAttempt scans the columns of an attempt, then extra.
+func scanAttempt(sc scanner, extra ...any) (delivery.Attempt, error) {
+	var (
+		a                        delivery.Attempt
+		trigger                  string
+		response                 []byte
+		headers                  sql.NullString
+		attemptedAt, scheduledAt dbTime
+		duration                 int64
+	)
+	dest := append([]any{&a.ID, &a.EventID, &a.EventType, &a.EndpointID, &a.EndpointURL, &a.Status, &a.AttemptNumber, &trigger,
+		&response, &a.ResponseTruncated, &a.ResponseStatusCode, &headers, &a.Error, &attemptedAt, &duration, &scheduledAt}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return a, err
+	}
+	a.Trigger = delivery.Trigger(trigger)
+	a.Response = string(response)
+	a.AttemptedAt, a.ScheduledAt = attemptedAt.t, scheduledAt.t
+	a.Duration = time.Duration(duration)
+	if headers.Valid {
+		if err := json.Unmarshal([]byte(headers.String), &a.ResponseHeaders); err != nil {
+			return a, fmt.Errorf("sqlstore: attempt %s: decode response headers: %w", a.ID, err)
+		}
+	}
+	return a, nil
+}
+
+// execer runs statements on a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertBatch is the most rows one INSERT statement carries, well within
+// every engine's limit on placeholders.
+const insertBatch = 500
+
+// Insert implements delivery.Store. Up to insertBatch jobs go in one
+// statement; more go in one transaction. Either way they are stored
+// together or not at all.
+func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
+	if len(jobs) <= insertBatch {
+		if len(jobs) == 0 {
+			return ctx.Err()
+		}
+		return s.insert(ctx, s.db, jobs)
+	}
+	ids := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		if ids[j.Attempt.ID] {
+			return fmt.Errorf("sqlstore: attempt %s: %w", j.Attempt.ID, delivery.ErrDuplicate)
+		}
+		ids[j.Attempt.ID] = true
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for chunk := range slices.Chunk(jobs, insertBatch) {
+			if err := s.insert(ctx, tx, chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// insert stores jobs, at most insertBatch of them, with one statement.
+func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
+	var b strings.Builder
+	b.WriteString(s.q.insertPrefix)
+	args := make([]any, 0, len(jobs)*19)
+	seen := make(map[string]bool, len(jobs))
+	for i, j := range jobs {
+		if err := checkJob(j); err != nil {
+			return err
+		}
+		if seen[j.Attempt.ID] {
+			return fmt.Errorf("sqlstore: attempt %s: %w", j.Attempt.ID, delivery.ErrDuplicate)
+		}
+		seen[j.Attempt.ID] = true
+		row, err := s.rowArgs(j)
+		if err != nil {
+			return err
+		}
+		args = append(args, row...)
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.q.insertRow)
+	}
+	if _, err := db.ExecContext(ctx, s.dialect.rebind(b.String()), args...); err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+		}
+		return fmt.Errorf("sqlstore: insert: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is a primary key conflict, by the
+// codes each engine uses: SQLSTATE 23505 (PostgreSQL), error 1062 (MySQL),
+// SQLITE_CONSTRAINT_PRIMARYKEY (SQLite). It reads the error text, so that
+// sqlstore depends on no driver.
+func isUniqueViolation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "Error 1062") ||
+		strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key value")
+}
+
+// Complete implements delivery.Store. Without next it is one conditional
+// UPDATE; with next, a transaction.
+func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	if !final.Final() || !final.Status.Valid() {
+		return fmt.Errorf("sqlstore: cannot complete attempt %s as %v", final.ID, final.Status)
+	}
+	if err := checkResult(final); err != nil {
+		return err
+	}
+	headers, err := headersArg(final.ResponseHeaders)
+	if err != nil {
+		return err
+	}
+	args := []any{final.Status, []byte(final.Response), final.ResponseTruncated, final.ResponseStatusCode,
+		headers, final.Error, s.dialect.timeArg(final.AttemptedAt), int64(final.Duration), final.ID}
+	if next == nil {
+		return s.complete(ctx, s.db, final.ID, args)
+	}
+	if err := checkJob(*next); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.complete(ctx, tx, final.ID, args); err != nil {
+			return err
+		}
+		var canceled bool
+		if err := tx.QueryRowContext(ctx, s.q.cancelRequested, final.ID).Scan(&canceled); err != nil {
+			return fmt.Errorf("sqlstore: complete %s: %w", final.ID, err)
+		}
+		if canceled {
+			return nil
+		}
+		return s.insert(ctx, tx, []delivery.Job{*next})
+	})
+}
+
+// querier runs statements and queries on a *sql.DB or a *sql.Tx.
+type querier interface {
+	execer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// complete runs the conditional UPDATE, and tells why it changed nothing.
+func (s *Store) complete(ctx context.Context, db querier, id string, args []any) error {
+	res, err := db.ExecContext(ctx, s.q.complete, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: complete %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var status delivery.Status
+	switch err := db.QueryRowContext(ctx, s.q.status, id).Scan(&status); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: attempt %s: %w", id, delivery.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("sqlstore: complete %s: %w", id, err)
+	}
+	return fmt.Errorf("sqlstore: attempt %s is %v: %w", id, status, delivery.ErrNotPending)
+}
+
+// inTx runs fn in a transaction, committed if fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// Claim implements delivery.Store. On PostgreSQL and MySQL it selects with
+// FOR UPDATE SKIP LOCKED, so that concurrent claims from any number of
+// processes never take the same attempt.
+func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
+		return nil, errors.New("sqlstore: claim needs an owner, a positive limit, and Until after Now")
+	}
+	if err := checkText("lease owner", req.Owner, maxNameChars); err != nil {
+		return nil, err
+	}
+	var jobs []delivery.Job
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.dialect.timeArg(req.Now)
+		rows, err := tx.QueryContext(ctx, s.q.claimSelect, now, now, req.Limit)
+		if err != nil {
+			return fmt.Errorf("sqlstore: claim: %w", err)
+		}
+		jobs = jobs[:0]
+		for rows.Next() {
+			var j delivery.Job
+			var owner sql.NullString
+			j.Attempt, err = scanAttempt(rows, &j.Payload, &owner)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: claim: %w", err)
+			}
+			j.Reclaimed = owner.Valid
+			j.Lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
+			jobs = append(jobs, j)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlstore: claim: %w", err)
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		args := []any{req.Owner, s.dialect.timeArg(req.Until)}
+		for _, j := range jobs {
+			args = append(args, j.Attempt.ID)
+		}
+		query := s.dialect.rebind(s.q.claimUpdatePrefix + "(" + strings.Repeat("?, ", len(jobs)-1) + "?)")
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			return fmt.Errorf("sqlstore: claim: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if jobs == nil {
+		jobs = []delivery.Job{}
+	}
+	return jobs, nil
+}
+
+// Release implements delivery.Store.
+func (s *Store) Release(ctx context.Context, owner string, ids ...string) error {
+	if len(ids) == 0 || owner == "" {
+		return ctx.Err()
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, s.q.release, owner, id); err != nil {
+				return fmt.Errorf("sqlstore: release %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Cancel implements delivery.Store.
+func (s *Store) Cancel(ctx context.Context, req delivery.CancelRequest) (int, error) {
+	if req.EventID == "" && req.EndpointID == "" {
+		return 0, errors.New("sqlstore: cancel needs an event ID or an endpoint ID")
+	}
+	var where []string
+	var args []any
+	if req.EventID != "" {
+		where, args = append(where, "event_id = ?"), append(args, req.EventID)
+	}
+	if req.EndpointID != "" {
+		where, args = append(where, "endpoint_id = ?"), append(args, req.EndpointID)
+	}
+	now := s.dialect.timeArg(req.Now)
+	table := s.prefix + "attempts"
+	cond := " WHERE status = 2 AND " + strings.Join(where, " AND ")
+	held := " AND lease_owner IS NOT NULL AND lease_until > ?"
+	free := " AND (lease_owner IS NULL OR lease_until <= ?)"
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.dialect.rebind("UPDATE "+table+" SET cancel_requested = TRUE"+cond+held), append(args, now)...); err != nil {
+			return fmt.Errorf("sqlstore: cancel: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, s.dialect.rebind("UPDATE "+table+" SET status = 3, lease_owner = NULL, lease_until = NULL"+cond+free), append(args, now)...)
+		if err != nil {
+			return fmt.Errorf("sqlstore: cancel: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// Get implements delivery.Store.
+func (s *Store) Get(ctx context.Context, id string) (delivery.Attempt, error) {
+	a, err := scanAttempt(s.db.QueryRowContext(ctx, s.q.get, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return delivery.Attempt{}, fmt.Errorf("sqlstore: attempt %s: %w", id, delivery.ErrNotFound)
+	case err != nil:
+		return delivery.Attempt{}, fmt.Errorf("sqlstore: get %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// List implements delivery.Store.
+func (s *Store) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	limit := q.PageLimit()
+	query, args := s.listQuery(q, limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return delivery.Page{}, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	defer rows.Close()
+	var page delivery.Page
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return delivery.Page{}, fmt.Errorf("sqlstore: list: %w", err)
+		}
+		page.Attempts = append(page.Attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return delivery.Page{}, fmt.Errorf("sqlstore: list: %w", err)
+	}
+	if len(page.Attempts) > limit {
+		page.Attempts = page.Attempts[:limit]
+		page.Next = page.Attempts[limit-1].ID
+	}
+	return page, nil
+}
+
+// Event implements delivery.Store.
+func (s *Store) Event(ctx context.Context, eventID string) (delivery.Event, error) {
+	ev := delivery.Event{ID: eventID}
+	err := s.db.QueryRowContext(ctx, s.q.event, eventID).Scan(&ev.Type, &ev.Payload)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return delivery.Event{}, fmt.Errorf("sqlstore: event %s: %w", eventID, delivery.ErrNotFound)
+	case err != nil:
+		return delivery.Event{}, fmt.Errorf("sqlstore: event %s: %w", eventID, err)
+	}
+	return ev, nil
+}
+
+// listQuery returns the statement and arguments of List: the page of q,
+// with one more row to tell whether another page follows.
+func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		where, args = append(where, cond), append(args, arg)
+	}
+	if q.After != "" {
+		add("id > ?", q.After)
+	}
+	if q.EventID != "" {
+		add("event_id = ?", q.EventID)
+	}
+	if q.EndpointID != "" {
+		add("endpoint_id = ?", q.EndpointID)
+	}
+	if len(q.Statuses) > 0 {
+		where = append(where, "status IN ("+strings.Repeat("?, ", len(q.Statuses)-1)+"?)")
+		for _, st := range q.Statuses {
+			args = append(args, st)
+		}
+	}
+	d := s.dialect
+	for _, r := range []struct {
+		col      string
+		from, to time.Time
+	}{{"scheduled_at", q.ScheduledFrom, q.ScheduledTo}, {"attempted_at", q.AttemptedFrom, q.AttemptedTo}} {
+		if !r.from.IsZero() {
+			add(r.col+" >= ?", d.timeArg(r.from))
+		}
+		if !r.to.IsZero() {
+			add(r.col+" < ?", d.timeArg(r.to))
+		}
+	}
+	query := s.q.list
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	return d.rebind(query + " ORDER BY id LIMIT ?"), append(args, limit+1)
+}
