@@ -32,6 +32,12 @@ var (
 // it writes them, so what it returns equals what the Store holds. A zero time
 // (AttemptedAt of a pending attempt) stays zero.
 //
+// Values: a Store returns every field exactly as written, except that it
+// may hand back an empty ResponseHeaders map as nil. Response may hold any
+// bytes; the other strings are valid UTF-8 without NUL bytes (the
+// Dispatcher writes no others), and a Store may refuse others, or values
+// longer than its columns, with an error that stores nothing.
+//
 // Returned values are the caller's: a Store never keeps or shares a slice or
 // map it returns, nor one it was given.
 //

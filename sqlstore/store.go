@@ -268,6 +268,18 @@ func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
 		}
 		return s.insert(ctx, s.db, jobs)
 	}
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.InsertTx(ctx, tx, jobs...) })
+}
+
+// InsertTx is Insert inside the caller's transaction: the attempts are
+// stored if and only if tx commits, together with whatever else tx writes.
+// It is how a host makes its own business write and the webhooks it causes
+// one atomic change (a transactional outbox). tx must belong to the Store's
+// database. Up to insertBatch jobs go in one statement, more in several.
+func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) error {
+	if tx == nil {
+		return errors.New("sqlstore: InsertTx needs a transaction")
+	}
 	ids := make(map[string]bool, len(jobs))
 	for _, j := range jobs {
 		if ids[j.Attempt.ID] {
@@ -275,14 +287,12 @@ func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
 		}
 		ids[j.Attempt.ID] = true
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for chunk := range slices.Chunk(jobs, insertBatch) {
-			if err := s.insert(ctx, tx, chunk); err != nil {
-				return err
-			}
+	for chunk := range slices.Chunk(jobs, insertBatch) {
+		if err := s.insert(ctx, tx, chunk); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // insert stores jobs, at most insertBatch of them, with one statement.

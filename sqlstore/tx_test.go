@@ -1,0 +1,84 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/webhookkit/delivery"
+)
+
+// Attempts inserted in the host's transaction exist exactly when it commits.
+func TestInsertTx(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.open(t)
+			s := newStore(t, db)
+			// A host table the business write goes to.
+			orders := s.TablePrefix() + "orders"
+			_, err := db.Exec("CREATE TABLE " + orders + " (id INTEGER PRIMARY KEY)")
+			require.NoError(t, err)
+			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + orders) })
+
+			for _, commit := range []bool{true, false} {
+				a := attempt("evt_order")
+				tx, err := db.BeginTx(ctx, nil)
+				require.NoError(t, err)
+				_, err = tx.Exec("INSERT INTO "+orders+" (id) VALUES (1)")
+				require.NoError(t, err)
+				require.NoError(t, s.InsertTx(ctx, tx, delivery.Job{Attempt: a, Payload: []byte(`{"order":1}`)}))
+				if commit {
+					require.NoError(t, tx.Commit())
+				} else {
+					require.NoError(t, tx.Rollback())
+				}
+				_, err = s.Get(ctx, a.ID)
+				if commit {
+					require.NoError(t, err, "committed with the business write")
+				} else {
+					require.ErrorIs(t, err, delivery.ErrNotFound, "rolled back with the business write")
+				}
+				_, err = db.Exec("DELETE FROM " + orders)
+				require.NoError(t, err)
+			}
+			require.Error(t, s.InsertTx(ctx, nil, delivery.Job{Attempt: attempt("evt_x")}))
+		})
+	}
+}
+
+// Deliver through a sqlstore returns exactly what the store then holds.
+func TestDeliverRecordsExactly(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore(t, e.open(t))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Add("X-Multi", "1")
+				w.Header().Add("X-Multi", "2")
+				w.WriteHeader(http.StatusTeapot)
+				_, _ = w.Write([]byte("\xff\x00 not utf-8"))
+			}))
+			defer srv.Close()
+			client := &http.Client{}
+			defer client.CloseIdleConnections()
+			d, err := delivery.NewDispatcher(s, &delivery.Config{HTTPClient: client})
+			require.NoError(t, err)
+
+			a, err := d.Deliver(ctx, delivery.Event{ID: "evt_1", Type: "t", Payload: []byte("{}")},
+				delivery.Endpoint{ID: "ep_1", URL: srv.URL + "/?x=1"})
+			var aerr *delivery.AttemptError
+			require.True(t, errors.As(err, &aerr))
+			got, err := s.Get(ctx, a.ID)
+			require.NoError(t, err)
+			require.Equal(t, a, got)
+			ev, err := s.Event(ctx, "evt_1")
+			require.NoError(t, err)
+			require.Equal(t, delivery.Event{ID: "evt_1", Type: "t", Payload: []byte("{}")}, ev)
+		})
+	}
+}
