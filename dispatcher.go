@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Version is the library's version, sent in the default User-Agent.
@@ -77,7 +77,40 @@ type Config struct {
 	// Now returns the current time. Defaults to time.Now. Tests set it to
 	// control scheduling; it does not affect attempt IDs.
 	Now func() time.Time
+
+	// Retry decides whether a failed attempt gets another, and when.
+	// Defaults to DefaultRetryPolicy.
+	Retry RetryPolicy
+	// OnExhausted, if set, is called once for each delivery that ends
+	// without success: with its last attempt, and why no retry follows
+	// (ErrRetriesExhausted, ErrNotRetryable or ErrEndpointGone wrapped).
+	// It runs on the goroutine that recorded the attempt.
+	OnExhausted func(ctx context.Context, last Attempt, reason error)
+	// Endpoints looks endpoints up when an attempt is sent by the worker,
+	// Resend or Recover, so that a changed URL, secret or header applies
+	// to the next attempt. Returning an error wrapping ErrEndpointGone
+	// cancels the endpoint's pending attempts. Required by Start, Resend
+	// and Recover.
+	Endpoints EndpointFunc
+	// Workers is how many attempts the worker sends at once. Defaults to 16.
+	Workers int
+	// PerEndpoint is how many of them may go to one endpoint at once.
+	// Defaults to 4.
+	PerEndpoint int
+	// PollInterval is how often an idle worker asks the store for due
+	// attempts. Work enqueued through this Dispatcher wakes it at once.
+	// Defaults to 500 ms.
+	PollInterval time.Duration
+	// Lease is how long a sender holds an attempt before another process
+	// may take it over, presuming its holder died. It must exceed Timeout.
+	// Defaults to Timeout plus 30 s.
+	Lease time.Duration
 }
+
+// EndpointFunc returns the endpoint with the given ID as it is now. It
+// returns an error wrapping ErrEndpointGone when the endpoint was deleted or
+// disabled. It must be safe for concurrent use.
+type EndpointFunc func(ctx context.Context, endpointID string) (Endpoint, error)
 
 // defaultClient is the HTTP client of Dispatchers whose Config names none.
 var defaultClient = &http.Client{
@@ -105,8 +138,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if c != nil {
 		cfg = *c
 	}
-	if cfg.Timeout < 0 || cfg.MaxPayloadSize < 0 || cfg.MaxResponseBodySize < 0 {
-		return cfg, invalid("config: Timeout, MaxPayloadSize and MaxResponseBodySize must not be negative")
+	if cfg.Timeout < 0 || cfg.MaxPayloadSize < 0 || cfg.MaxResponseBodySize < 0 || cfg.Workers < 0 ||
+		cfg.PerEndpoint < 0 || cfg.PollInterval < 0 || cfg.Lease < 0 {
+		return cfg, invalid("config: durations, sizes and counts must not be negative")
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultClient
@@ -129,6 +163,24 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Retry == nil {
+		cfg.Retry = DefaultRetryPolicy
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 16
+	}
+	if cfg.PerEndpoint == 0 {
+		cfg.PerEndpoint = 4
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 500 * time.Millisecond
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = cfg.Timeout + leaseGrace
+	}
+	if cfg.Lease <= cfg.Timeout {
+		return cfg, invalid("config: Lease (%v) must exceed Timeout (%v)", cfg.Lease, cfg.Timeout)
+	}
 	return cfg, nil
 }
 
@@ -139,6 +191,11 @@ type Dispatcher struct {
 	cfg   Config
 	// owner identifies this Dispatcher's leases.
 	owner string
+	// wake tells an idle worker that work may be due.
+	wake chan struct{}
+	// mu guards run.
+	mu  sync.Mutex
+	run *workerRun
 }
 
 // NewDispatcher returns a Dispatcher that records attempts in store. A nil
@@ -156,7 +213,7 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner}, nil
+	return &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, wake: make(chan struct{}, 1)}, nil
 }
 
 // ErrDeliveryFailed is wrapped by the error Deliver returns when the
@@ -164,9 +221,11 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 // than 2xx, or no complete answer came.
 var ErrDeliveryFailed = errors.New("delivery: endpoint did not accept the event")
 
-// AttemptError is the error Deliver returns when an attempt was made and
-// recorded, but failed. errors.Is(err, ErrDeliveryFailed) is true for it,
-// and errors.Is also matches its cause, such as context.DeadlineExceeded.
+// AttemptError is the error Deliver and Resend return when an attempt was
+// made and recorded, but failed. errors.Is(err, ErrDeliveryFailed) is true
+// for it; errors.Is also matches its transport error (such as
+// context.DeadlineExceeded) and the reason no retry follows (such as
+// ErrEndpointGone).
 type AttemptError struct {
 	// AttemptID is the ID of the failed attempt.
 	AttemptID string
@@ -174,45 +233,57 @@ type AttemptError struct {
 	EndpointID string
 	// StatusCode is the response's status code, or 0 when none arrived.
 	StatusCode int
-	// Retryable reports whether another attempt may succeed: true for
-	// transport errors, 429 and 5xx other than 501, as go-retryablehttp's
-	// DefaultRetryPolicy decides; false for other answers and for TLS
-	// certificate, scheme and redirect errors.
-	Retryable bool
 	// Err is the transport error, or nil when a response arrived.
 	Err error
+	// Next is the retry that was scheduled, pending, or nil when the
+	// delivery ended.
+	Next *Attempt
+	// GiveUp says why no retry follows, when Next is nil.
+	GiveUp error
 }
 
 func (e *AttemptError) Error() string {
+	msg := fmt.Sprintf("delivery: attempt %s to endpoint %s failed: HTTP %d", e.AttemptID, e.EndpointID, e.StatusCode)
 	if e.Err != nil {
-		return fmt.Sprintf("delivery: attempt %s to endpoint %s failed: %v", e.AttemptID, e.EndpointID, e.Err)
+		msg = fmt.Sprintf("delivery: attempt %s to endpoint %s failed: %v", e.AttemptID, e.EndpointID, e.Err)
 	}
-	return fmt.Sprintf("delivery: attempt %s to endpoint %s failed: HTTP %d", e.AttemptID, e.EndpointID, e.StatusCode)
+	if e.Next != nil {
+		return msg + "; retry " + e.Next.ID + " due at " + e.Next.ScheduledAt.Format(time.RFC3339)
+	}
+	if e.GiveUp != nil {
+		return msg + "; no retry: " + e.GiveUp.Error()
+	}
+	return msg
 }
 
 // Is reports whether target is ErrDeliveryFailed.
 func (e *AttemptError) Is(target error) bool { return target == ErrDeliveryFailed }
 
-// Unwrap returns the transport error, if any.
-func (e *AttemptError) Unwrap() error { return e.Err }
+// Unwrap returns the transport error and the reason no retry follows.
+func (e *AttemptError) Unwrap() []error { return []error{e.Err, e.GiveUp} }
 
 // Deliver sends ev to ep now, once, and records the try as an attempt: it
 // validates its input, stores a pending attempt, POSTs the payload signed
 // with the endpoint's secrets, and completes the attempt with the outcome.
-// It makes exactly one HTTP request: go-retryablehttp's in-process retries
-// are not used, because each request must have its own attempt record.
+// When the attempt fails and Config.Retry allows another, the retry is
+// stored in the same step, pending, for the worker (see Start) to send.
+//
+// Deliver makes exactly one HTTP request. go-retryablehttp's in-process
+// retry loop is not used, because each request must have its own attempt
+// record; its policy helps decide which failures are final.
 //
 // Deliver returns the final attempt and:
 //   - nil when the endpoint answered 2xx (StatusSuccess);
 //   - an *AttemptError wrapping ErrDeliveryFailed when it answered anything
 //     else, 3xx included, or no complete answer came (StatusFailure); the
-//     attempt holds the details;
+//     attempt holds the details, the error the retry scheduled, if any;
 //   - an error wrapping ErrInvalidInput, with a zero Attempt, when ev, ep
 //     or a secret is invalid; nothing was stored or sent;
 //   - a store error, with a zero Attempt, when the pending attempt could
 //     not be stored; nothing was sent;
 //   - a store error, with the attempt as sent, when its outcome could not be
-//     recorded; the stored attempt then stays pending.
+//     recorded; the stored attempt then stays pending until its lease ends,
+//     when a worker records it as failed and retries it.
 //
 // Canceling ctx aborts the request, which is then recorded as a failure;
 // the outcome is recorded even after ctx is done.
@@ -220,41 +291,69 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 	if err := ev.validate(d.cfg.MaxPayloadSize); err != nil {
 		return Attempt{}, err
 	}
-	if err := ep.validate(); err != nil {
+	keys, err := ep.validate()
+	if err != nil {
 		return Attempt{}, err
 	}
-	keys, err := signingKeys(ep.Secrets)
-	if err != nil {
-		return Attempt{}, fmt.Errorf("endpoint %q: %w", ep.ID, err)
-	}
-	id, err := ids.next()
-	if err != nil {
-		return Attempt{}, fmt.Errorf("delivery: new attempt id: %w", err)
-	}
 	now := d.now()
-	job := Job{
-		Attempt: Attempt{
-			ID:            id,
-			EventID:       ev.ID,
-			EventType:     ev.Type,
-			EndpointID:    ep.ID,
-			EndpointURL:   ep.URL,
-			Status:        StatusPending,
-			AttemptNumber: 1,
-			Trigger:       TriggerFirst,
-			ScheduledAt:   now,
-		},
-		Payload: ev.Payload,
-		Lease:   Lease{Owner: d.owner, Until: now.Add(d.cfg.Timeout + leaseGrace)},
+	job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, 1, TriggerFirst, now)
+	if err != nil {
+		return Attempt{}, err
 	}
+	job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
 	if err := d.store.Insert(ctx, job); err != nil {
 		return Attempt{}, fmt.Errorf("delivery: store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)
+	return d.settle(ctx, job, final, sendErr, d.cfg.Retry)
+}
+
+// newJob returns a new pending attempt of an event to ep, due at.
+func (d *Dispatcher) newJob(eventID, eventType string, payload []byte, ep Endpoint, number int, trigger Trigger, at time.Time) (Job, error) {
+	id, err := ids.next()
+	if err != nil {
+		return Job{}, fmt.Errorf("delivery: new attempt id: %w", err)
+	}
+	return Job{
+		Attempt: Attempt{
+			ID:            id,
+			EventID:       eventID,
+			EventType:     eventType,
+			EndpointID:    ep.ID,
+			EndpointURL:   ep.URL,
+			Status:        StatusPending,
+			AttemptNumber: number,
+			Trigger:       trigger,
+			ScheduledAt:   at,
+		},
+		Payload: payload,
+	}, nil
+}
+
+// settle records final, the outcome of job's attempt, together with the
+// retry that policy asks for when it failed, and reports the outcome as
+// Deliver documents. It is the one path by which every sent attempt is
+// recorded.
+func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr error, policy RetryPolicy) (Attempt, error) {
+	var next *Job
+	var giveUp error
+	if final.Status == StatusFailure {
+		delay, stop := policy(final, sendErr)
+		if stop != nil {
+			giveUp = stop
+		} else {
+			retry, err := d.newJob(final.EventID, final.EventType, job.Payload, Endpoint{ID: final.EndpointID, URL: final.EndpointURL},
+				final.AttemptNumber+1, TriggerRetry, d.now().Add(delay))
+			if err != nil {
+				return final, err
+			}
+			next = &retry
+		}
+	}
 	// Record the outcome even if the caller gave up meanwhile.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
 	defer cancel()
-	if err := d.store.Complete(recordCtx, final, nil); err != nil {
+	if err := d.store.Complete(recordCtx, final, next); err != nil {
 		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot record attempt",
 			slog.String("attempt_id", final.ID), slog.String("event_id", final.EventID),
 			slog.String("endpoint_id", final.EndpointID), slog.Any("error", err))
@@ -264,29 +363,26 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 	if final.Status == StatusSuccess {
 		return final, nil
 	}
-	return final, &AttemptError{
+	aerr := &AttemptError{
 		AttemptID:  final.ID,
 		EndpointID: final.EndpointID,
 		StatusCode: final.ResponseStatusCode,
-		Retryable:  retryable(final.ResponseStatusCode, sendErr),
 		Err:        sendErr,
+		GiveUp:     giveUp,
 	}
+	if next != nil {
+		aerr.Next = &next.Attempt
+		d.wakeWorker()
+	} else if d.cfg.OnExhausted != nil && final.Status == StatusFailure {
+		d.cfg.OnExhausted(ctx, final, giveUp)
+	}
+	return final, aerr
 }
 
 // now returns the configured clock's time in UTC, at the microsecond
 // precision that stores keep.
 func (d *Dispatcher) now() time.Time {
 	return d.cfg.Now().UTC().Truncate(time.Microsecond)
-}
-
-// retryable applies go-retryablehttp's default policy to an outcome.
-func retryable(statusCode int, sendErr error) bool {
-	var resp *http.Response
-	if sendErr == nil {
-		resp = &http.Response{StatusCode: statusCode}
-	}
-	retry, _ := retryablehttp.DefaultRetryPolicy(context.Background(), resp, sendErr)
-	return retry
 }
 
 // send makes the HTTP request of job's attempt to ep and returns the

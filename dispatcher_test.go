@@ -277,7 +277,7 @@ func TestDeliverFailures(t *testing.T) {
 			require.Equal(t, a.ID, aerr.AttemptID)
 			require.Equal(t, "ep_1", aerr.EndpointID)
 			require.Equal(t, tt.code, aerr.StatusCode)
-			require.Equal(t, tt.retryable, aerr.Retryable)
+			require.Equal(t, tt.retryable, aerr.Next != nil, "a retry is scheduled")
 			if tt.cause != nil {
 				require.ErrorIs(t, err, tt.cause)
 			}

@@ -86,19 +86,24 @@ func (ev Event) validate(maxPayload int) error {
 	return nil
 }
 
-func (ep Endpoint) validate() error {
+// validate checks ep and returns the keys of its secrets.
+func (ep Endpoint) validate() ([][]byte, error) {
 	if err := validateID("endpoint ID", ep.ID, true); err != nil {
-		return err
+		return nil, err
 	}
 	if err := validateURL(ep.URL); err != nil {
-		return fmt.Errorf("endpoint %q: %w", ep.ID, err)
+		return nil, fmt.Errorf("endpoint %q: %w", ep.ID, err)
 	}
 	for name, value := range ep.Headers {
 		if err := validateHeader(name, value); err != nil {
-			return fmt.Errorf("endpoint %q: %w", ep.ID, err)
+			return nil, fmt.Errorf("endpoint %q: %w", ep.ID, err)
 		}
 	}
-	return nil
+	keys, err := signingKeys(ep.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: %w", ep.ID, err)
+	}
+	return keys, nil
 }
 
 // validateID checks that s is printable ASCII of at most MaxIDLength bytes,

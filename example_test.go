@@ -48,8 +48,8 @@ func ExampleDispatcher_Deliver_failure() {
 	)
 	var failed *delivery.AttemptError
 	if errors.As(err, &failed) {
-		// The attempt is recorded; the error tells whether trying again may help.
-		fmt.Println(a.Status, failed.StatusCode, failed.Retryable)
+		// The attempt is recorded; a retry is scheduled for the worker (see Start).
+		fmt.Println(a.Status, failed.StatusCode, failed.Next != nil)
 		fmt.Printf("%q\n", a.Response)
 	}
 	// Output:

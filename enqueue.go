@@ -1,0 +1,93 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// EnqueueOpts are the options of Enqueue. A nil *EnqueueOpts means all
+// defaults.
+type EnqueueOpts struct {
+	// ScheduledAt is when the attempt is due. Defaults to now.
+	ScheduledAt time.Time
+}
+
+// TxStore is a Store that can insert attempts inside the host's own
+// database transaction. sqlstore.Store implements it. EnqueueTx needs it.
+type TxStore interface {
+	Store
+	// InsertTx is Insert inside tx: the attempts are stored if and only
+	// if tx commits.
+	InsertTx(ctx context.Context, tx *sql.Tx, jobs ...Job) error
+}
+
+// Enqueue stores a pending first attempt of ev to ep, due at
+// opts.ScheduledAt, and returns it at once; a worker (see Start), in this
+// process or another, sends it. The endpoint's URL is recorded now; its
+// secrets and headers are looked up through Config.Endpoints when the
+// attempt is sent, and never stored. It returns an error wrapping
+// ErrInvalidInput, storing nothing, for invalid input.
+func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
+	job, err := d.enqueueJob(ev, ep, opts)
+	if err != nil {
+		return Attempt{}, err
+	}
+	if err := d.store.Insert(ctx, job); err != nil {
+		return Attempt{}, fmt.Errorf("delivery: enqueue event %s to endpoint %s: %w", ev.ID, ep.ID, err)
+	}
+	if !job.Attempt.ScheduledAt.After(d.now()) {
+		d.wakeWorker()
+	}
+	return job.Attempt, nil
+}
+
+// EnqueueTx is Enqueue inside the host's transaction tx, a transactional
+// outbox: the attempt is stored if and only if tx commits, together with
+// the business write that caused it. The Dispatcher's Store must be a
+// TxStore on the database of tx. Workers find the attempt within
+// Config.PollInterval of the commit.
+func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
+	ts, ok := d.store.(TxStore)
+	if !ok {
+		return Attempt{}, invalid("EnqueueTx needs a Store that implements TxStore, such as sqlstore; %T does not", d.store)
+	}
+	job, err := d.enqueueJob(ev, ep, opts)
+	if err != nil {
+		return Attempt{}, err
+	}
+	if err := ts.InsertTx(ctx, tx, job); err != nil {
+		return Attempt{}, fmt.Errorf("delivery: enqueue event %s to endpoint %s: %w", ev.ID, ep.ID, err)
+	}
+	return job.Attempt, nil
+}
+
+// enqueueJob validates an enqueue and returns its job.
+func (d *Dispatcher) enqueueJob(ev Event, ep Endpoint, opts *EnqueueOpts) (Job, error) {
+	if err := ev.validate(d.cfg.MaxPayloadSize); err != nil {
+		return Job{}, err
+	}
+	if _, err := ep.validate(); err != nil {
+		return Job{}, err
+	}
+	at := d.now()
+	if opts != nil && !opts.ScheduledAt.IsZero() {
+		at = opts.ScheduledAt.UTC().Truncate(time.Microsecond)
+	}
+	return d.newJob(ev.ID, ev.Type, ev.Payload, ep, 1, TriggerFirst, at)
+}
+
+// CancelEvent cancels the pending attempts of an event that was deleted,
+// and returns how many it canceled. An attempt in flight keeps its real
+// outcome, but no retry follows it.
+func (d *Dispatcher) CancelEvent(ctx context.Context, eventID string) (int, error) {
+	if err := validateID("event ID", eventID, true); err != nil {
+		return 0, err
+	}
+	n, err := d.store.Cancel(ctx, CancelRequest{EventID: eventID, Now: d.now()})
+	if err != nil {
+		return 0, fmt.Errorf("delivery: cancel event %s: %w", eventID, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,147 @@
+package delivery
+
+import (
+	"context"
+	"net/url"
+
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"github.com/hashicorp/go-retryablehttp"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// RetryPolicy decides what follows a failed attempt: another attempt after
+// the returned delay, or, when it returns an error, none; the error says
+// why, and is passed to Config.OnExhausted. It is called with the failed
+// attempt as recorded and the transport error (nil when a response came).
+// It must be safe for concurrent use.
+type RetryPolicy func(failed Attempt, sendErr error) (time.Duration, error)
+
+// Errors that end a delivery, returned by DefaultRetryPolicy and passed to
+// Config.OnExhausted. Match them with errors.Is.
+var (
+	// ErrRetriesExhausted: the last allowed attempt failed.
+	ErrRetriesExhausted = errors.New("delivery: retries exhausted")
+	// ErrNotRetryable: the outcome cannot change by trying again unchanged,
+	// such as a 400 or a TLS certificate error.
+	ErrNotRetryable = errors.New("delivery: outcome is final")
+	// ErrEndpointGone: the endpoint answered 410 Gone, or the host's
+	// EndpointFunc reported it deleted or disabled.
+	ErrEndpointGone = errors.New("delivery: endpoint is gone")
+)
+
+// DefaultSchedule is the delay before each retry of DefaultRetryPolicy:
+// after the first attempt fails, the second is due at once, the third 5 s
+// after the second, and so on: 8 attempts over about 28 hours.
+var DefaultSchedule = []time.Duration{
+	0,
+	5 * time.Second,
+	5 * time.Minute,
+	30 * time.Minute,
+	2 * time.Hour,
+	5 * time.Hour,
+	10 * time.Hour,
+	10 * time.Hour,
+}
+
+// MaxRetryAfter bounds the delay a receiver can ask for with Retry-After.
+const MaxRetryAfter = time.Hour
+
+// DefaultRetryPolicy follows DefaultSchedule, with ±20% jitter so that
+// retries of many deliveries spread out. After the 8th attempt it returns
+// ErrRetriesExhausted.
+//
+// Which outcomes are retried:
+//   - no response (connection refused or reset, timeout, DNS failure):
+//     retried, since a receiver that is down or deploying comes back;
+//   - 5xx other than 501, 408, 409, 423, 425 and 429: retried;
+//   - 401, 403 and 404: retried, since a receiver fixes its configuration
+//     without the sender changing anything; the schedule bounds them;
+//   - on 429 and 503, a Retry-After header (seconds or a date) sets the
+//     delay instead, clamped to MaxRetryAfter;
+//   - 410 Gone: final, ErrEndpointGone;
+//   - 3xx (redirects are not followed), 501, and the other 4xx: final,
+//     ErrNotRetryable: the same request would fail the same way;
+//   - TLS certificate errors: final, ErrNotRetryable, until the receiver
+//     fixes its certificate.
+func DefaultRetryPolicy(failed Attempt, sendErr error) (time.Duration, error) {
+	if err := finalOutcome(failed, sendErr); err != nil {
+		return 0, err
+	}
+	n := failed.AttemptNumber
+	if n < 1 {
+		n = 1
+	}
+	if n >= len(DefaultSchedule) {
+		return 0, fmt.Errorf("%w after %d attempts", ErrRetriesExhausted, n)
+	}
+	if after, ok := retryAfter(failed); ok {
+		return after, nil
+	}
+	return jitter(DefaultSchedule[n]), nil
+}
+
+// finalOutcome returns why an outcome must not be retried, or nil.
+func finalOutcome(a Attempt, sendErr error) error {
+	var unknownAuthority x509.UnknownAuthorityError
+	var invalidCert x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	switch code := a.ResponseStatusCode; {
+	case sendErr != nil:
+		if errors.Is(sendErr, ErrNotRetryable) || errors.Is(sendErr, ErrEndpointGone) {
+			return sendErr
+		}
+		// go-retryablehttp's policy knows the transport errors that repeat
+		// (bad scheme, bad header, untrusted certificate); it reads them
+		// from the *url.Error that the HTTP client returned.
+		retry, _ := retryablehttp.DefaultRetryPolicy(context.Background(), nil, &url.Error{Op: "Post", Err: sendErr})
+		if !retry || errors.As(sendErr, &unknownAuthority) || errors.As(sendErr, &invalidCert) || errors.As(sendErr, &hostname) {
+			return fmt.Errorf("%w: %v", ErrNotRetryable, sendErr)
+		}
+		return nil
+	case code == http.StatusGone:
+		return fmt.Errorf("%w: HTTP 410", ErrEndpointGone)
+	case code >= 500 && code != http.StatusNotImplemented:
+		return nil
+	}
+	switch a.ResponseStatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusRequestTimeout,
+		http.StatusConflict, http.StatusLocked, http.StatusTooEarly, http.StatusTooManyRequests:
+		return nil
+	}
+	return fmt.Errorf("%w: HTTP %d", ErrNotRetryable, a.ResponseStatusCode)
+}
+
+// retryAfter reads the Retry-After header of a 429 or 503, clamped to
+// [0, MaxRetryAfter].
+func retryAfter(a Attempt) (time.Duration, bool) {
+	if a.ResponseStatusCode != http.StatusTooManyRequests && a.ResponseStatusCode != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	v := a.ResponseHeaders.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(a.AttemptedAt)
+	} else {
+		return 0, false
+	}
+	return min(max(d, 0), MaxRetryAfter), true
+}
+
+// jitter returns d moved at random by up to 20% either way.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	spread := int64(d) * 2 / 5
+	return time.Duration(int64(d) - spread/2 + rand.Int64N(spread+1))
+}

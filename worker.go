@@ -1,0 +1,264 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// errLeaseExpired is the transport error of an attempt whose sender
+// stopped, presumably by dying, before it recorded an outcome.
+var errLeaseExpired = errors.New("lease expired: the sender stopped before recording an outcome; the request may have been sent")
+
+// workerRun is one Start of the worker, until Stop.
+type workerRun struct {
+	stopClaiming context.CancelFunc // ends the claim loop
+	abortSends   context.CancelFunc // aborts requests in flight
+	loopDone     chan struct{}
+	inflight     sync.WaitGroup
+
+	mu          sync.Mutex
+	busy        int            // attempts in flight
+	perEndpoint map[string]int // attempts in flight per endpoint
+}
+
+// Start starts the worker: a goroutine that claims due attempts from the
+// store in batches, under a lease, and sends them, at most Config.Workers at
+// once and Config.PerEndpoint to one endpoint. It returns once the worker
+// runs; ctx only carries values to the worker (its cancellation does not
+// stop it: Stop does). Start requires Config.Endpoints. Calling it on a
+// running Dispatcher does nothing.
+//
+// Any number of Dispatchers in any number of processes can run workers on
+// one PostgreSQL or MySQL database: no attempt is claimed twice while its
+// lease holds. An attempt whose holder died is taken over when its lease
+// ends: it is recorded as failed ("lease expired") and retried by the
+// policy. SQLite serves the workers of one process.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	if d.cfg.Endpoints == nil {
+		return invalid("Start needs Config.Endpoints to look endpoints up")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.run != nil {
+		return nil
+	}
+	base := context.WithoutCancel(ctx)
+	loopCtx, stopClaiming := context.WithCancel(base)
+	sendCtx, abortSends := context.WithCancel(base)
+	r := &workerRun{
+		stopClaiming: stopClaiming,
+		abortSends:   abortSends,
+		loopDone:     make(chan struct{}),
+		perEndpoint:  make(map[string]int),
+	}
+	d.run = r
+	go d.claimLoop(loopCtx, sendCtx, r)
+	return nil
+}
+
+// Stop stops the worker gracefully: it claims nothing more, and waits for
+// the attempts in flight to finish and be recorded. If ctx ends first, it
+// aborts them (each is recorded as failed, and retried by the policy) and
+// returns ctx.Err() once they are recorded. Stop before Start, or a second
+// Stop, does nothing. The Dispatcher can be started again.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	r := d.run
+	d.run = nil
+	d.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.stopClaiming()
+	<-r.loopDone
+	done := make(chan struct{})
+	go func() {
+		r.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		r.abortSends()
+		return nil
+	case <-ctx.Done():
+		r.abortSends()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// wakeWorker tells an idle worker that work may be due.
+func (d *Dispatcher) wakeWorker() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claimLoop claims and dispatches due attempts until loopCtx ends.
+func (d *Dispatcher) claimLoop(loopCtx, sendCtx context.Context, r *workerRun) {
+	defer close(r.loopDone)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		full := d.claimOnce(loopCtx, sendCtx, r)
+		if loopCtx.Err() != nil {
+			return
+		}
+		if full {
+			continue // a full batch: more is likely due
+		}
+		timer.Reset(d.cfg.PollInterval)
+		select {
+		case <-loopCtx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// claimOnce claims what the free workers can take, starts sending it, and
+// reports whether it filled every free worker.
+func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) bool {
+	r.mu.Lock()
+	free := d.cfg.Workers - r.busy
+	r.mu.Unlock()
+	if free <= 0 {
+		return false
+	}
+	now := d.now()
+	// Claim more than fits, so that one endpoint at its limit does not
+	// hide the work of others behind it; what does not fit is released.
+	jobs, err := d.store.Claim(loopCtx, ClaimRequest{Owner: d.owner, Now: now, Until: now.Add(d.cfg.Lease), Limit: free * 2})
+	if err != nil {
+		if loopCtx.Err() == nil {
+			d.cfg.Logger.LogAttrs(loopCtx, slog.LevelError, "delivery: claim failed", slog.Any("error", err))
+		}
+		return false
+	}
+	var excess []string
+	started := 0
+	for _, j := range jobs {
+		if !r.acquire(j.Attempt.EndpointID, d.cfg.Workers, d.cfg.PerEndpoint) {
+			excess = append(excess, j.Attempt.ID)
+			continue
+		}
+		started++
+		r.inflight.Add(1)
+		go func() {
+			defer r.inflight.Done()
+			defer d.wakeWorker()
+			defer r.release(j.Attempt.EndpointID)
+			d.process(sendCtx, j)
+		}()
+	}
+	if len(excess) > 0 {
+		if err := d.store.Release(context.WithoutCancel(loopCtx), d.owner, excess...); err != nil {
+			d.cfg.Logger.LogAttrs(loopCtx, slog.LevelError, "delivery: release failed", slog.Any("error", err))
+		}
+	}
+	return started == free && len(excess) == 0
+}
+
+// acquire takes a worker for an attempt to endpoint, if both limits allow.
+func (r *workerRun) acquire(endpoint string, workers, perEndpoint int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.busy >= workers || r.perEndpoint[endpoint] >= perEndpoint {
+		return false
+	}
+	r.busy++
+	r.perEndpoint[endpoint]++
+	return true
+}
+
+// release gives back what acquire took.
+func (r *workerRun) release(endpoint string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.busy--
+	if r.perEndpoint[endpoint]--; r.perEndpoint[endpoint] == 0 {
+		delete(r.perEndpoint, endpoint)
+	}
+}
+
+// process sends one claimed attempt and records it. Errors are logged:
+// nothing is lost, since an unrecorded attempt stays pending and is taken
+// over when its lease ends.
+func (d *Dispatcher) process(ctx context.Context, job Job) {
+	a := job.Attempt
+	if job.Reclaimed {
+		final := a
+		final.Status, final.Error = StatusFailure, errLeaseExpired.Error()
+		_, _ = d.settle(ctx, job, final, errLeaseExpired, d.cfg.Retry)
+		return
+	}
+	ep, err := d.cfg.Endpoints(ctx, a.EndpointID)
+	switch {
+	case errors.Is(err, ErrEndpointGone):
+		d.cancelGone(ctx, job, err)
+		return
+	case err != nil:
+		err = fmt.Errorf("endpoint lookup: %w", err)
+		final := a
+		final.Status, final.Error = StatusFailure, errorText(err)
+		_, _ = d.settle(ctx, job, final, err, d.cfg.Retry)
+		return
+	}
+	ep.ID = a.EndpointID
+	keys, err := ep.validate()
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrNotRetryable, err)
+		final := a
+		final.Status, final.Error = StatusFailure, errorText(err)
+		_, _ = d.settle(ctx, job, final, err, d.cfg.Retry)
+		return
+	}
+	if ep.URL != a.EndpointURL {
+		d.supersede(ctx, job, ep)
+		return
+	}
+	final, sendErr := d.send(ctx, job, ep, keys)
+	_, _ = d.settle(ctx, job, final, sendErr, d.cfg.Retry)
+}
+
+// cancelGone cancels job's attempt, and every pending attempt of its
+// endpoint, which the host reported gone or disabled.
+func (d *Dispatcher) cancelGone(ctx context.Context, job Job, reason error) {
+	final := job.Attempt
+	final.Status, final.Error = StatusCanceled, errorText(reason)
+	recordCtx := context.WithoutCancel(ctx)
+	err := d.store.Complete(recordCtx, final, nil)
+	if err == nil {
+		_, err = d.store.Cancel(recordCtx, CancelRequest{EndpointID: final.EndpointID, Now: d.now()})
+	}
+	if err != nil {
+		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot cancel attempts of a gone endpoint",
+			slog.String("endpoint_id", final.EndpointID), slog.Any("error", err))
+	}
+}
+
+// supersede replaces job's attempt, made for an endpoint URL that has
+// changed since, by one for the new URL, due at once. The old record keeps
+// its URL and is canceled, naming its successor.
+func (d *Dispatcher) supersede(ctx context.Context, job Job, ep Endpoint) {
+	a := job.Attempt
+	next, err := d.newJob(a.EventID, a.EventType, job.Payload, ep, a.AttemptNumber, a.Trigger, d.now())
+	if err == nil {
+		final := a
+		final.Status = StatusCanceled
+		final.Error = "endpoint URL changed; superseded by attempt " + next.Attempt.ID
+		err = d.store.Complete(context.WithoutCancel(ctx), final, &next)
+	}
+	if err != nil {
+		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot supersede attempt",
+			slog.String("attempt_id", a.ID), slog.Any("error", err))
+		return
+	}
+	d.wakeWorker()
+}
