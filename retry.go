@@ -34,9 +34,10 @@ var (
 	ErrEndpointGone = errors.New("delivery: endpoint is gone")
 )
 
-// DefaultSchedule is the delay before each retry of DefaultRetryPolicy:
-// after the first attempt fails, the second is due at once, the third 5 s
-// after the second, and so on: 8 attempts over about 28 hours.
+// DefaultSchedule is when DefaultRetryPolicy makes each attempt: the first
+// at once, and after attempt n fails, attempt n+1 is due DefaultSchedule[n]
+// later: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. That is 8 attempts over
+// about 28 hours.
 var DefaultSchedule = []time.Duration{
 	0,
 	5 * time.Second,

@@ -29,7 +29,7 @@ func TestInsertTx(t *testing.T) {
 				a := attempt("evt_order")
 				tx, err := db.BeginTx(ctx, nil)
 				require.NoError(t, err)
-				_, err = tx.Exec("INSERT INTO "+orders+" (id) VALUES (1)")
+				_, err = tx.Exec("INSERT INTO " + orders + " (id) VALUES (1)")
 				require.NoError(t, err)
 				require.NoError(t, s.InsertTx(ctx, tx, delivery.Job{Attempt: a, Payload: []byte(`{"order":1}`)}))
 				if commit {
