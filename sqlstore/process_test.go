@@ -1,0 +1,243 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+// buildWorker builds testdata/worker once per test binary.
+var buildWorker = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "delivery-worker")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "worker")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/worker").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// countingReceiver counts, per webhook-id, the requests it gets and the
+// ones it accepts. It fails a request with 500 at the given rate.
+type countingReceiver struct {
+	*httptest.Server
+	failRate float64
+	mu       sync.Mutex
+	hits     map[string]int
+	accepted map[string]int
+	total    atomic.Int64
+}
+
+func newCountingReceiver(t *testing.T, failRate float64) *countingReceiver {
+	r := &countingReceiver{failRate: failRate, hits: map[string]int{}, accepted: map[string]int{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id := req.Header.Get("webhook-id")
+		fail := rand.Float64() < r.failRate
+		r.mu.Lock()
+		r.hits[id]++
+		if !fail {
+			r.accepted[id]++
+		}
+		r.mu.Unlock()
+		r.total.Add(1)
+		if fail {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// processEnv is a database the worker processes share.
+type processEnv struct {
+	driver, dsn string
+	store       *sqlstore.Store
+}
+
+// processEngines returns SQLite (if withSQLite) and the servers in the
+// list whose DSN is set.
+func processEngines(t *testing.T, withSQLite bool, servers ...string) map[string]func(t *testing.T) processEnv {
+	out := map[string]func(t *testing.T) processEnv{}
+	if withSQLite {
+		out["sqlite"] = func(t *testing.T) processEnv {
+			path := filepath.Join(t.TempDir(), "crash.db")
+			db, err := sqlstore.OpenSQLite(path)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = db.Close() })
+			return processEnv{driver: "sqlite", dsn: path, store: newStore(t, db)}
+		}
+	}
+	for _, e := range engines(t) {
+		for _, name := range servers {
+			if e.name == name {
+				driver := map[string]string{"postgres": "pgx", "mysql": "mysql"}[name]
+				out[name] = func(t *testing.T) processEnv {
+					return processEnv{driver: driver, dsn: e.dsn, store: newStore(t, e.open(t))}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// enqueue stores n deliveries, to 10 endpoints.
+func enqueue(t *testing.T, s *sqlstore.Store, n int) {
+	d, err := delivery.NewDispatcher(s, nil)
+	require.NoError(t, err)
+	for i := range n {
+		ep := fmt.Sprintf("ep_%d", i%10)
+		_, err := d.Enqueue(context.Background(), delivery.Event{ID: fmt.Sprintf("evt_%05d", i), Payload: []byte(`{}`)},
+			delivery.Endpoint{ID: ep, URL: "http://127.0.0.1/" + ep}, nil)
+		require.NoError(t, err)
+	}
+}
+
+func startWorker(t *testing.T, env processEnv, receiver string, exitWhenIdle bool) *exec.Cmd {
+	bin, err := buildWorker()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "-driver", env.driver, "-dsn", env.dsn, "-prefix", env.store.TablePrefix(),
+		"-receiver", receiver, fmt.Sprintf("-exit-when-idle=%v", exitWhenIdle))
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	return cmd
+}
+
+// requireAllDelivered checks that every event reached the receiver, has
+// exactly one successful attempt, and left nothing pending; and returns
+// how many requests repeated an accepted delivery.
+func requireAllDelivered(t *testing.T, env processEnv, r *countingReceiver, n int) (duplicates int) {
+	ctx := context.Background()
+	success := map[string]int{}
+	for q := (delivery.ListQuery{Limit: delivery.MaxListLimit}); ; {
+		page, err := env.store.List(ctx, q)
+		require.NoError(t, err)
+		for _, a := range page.Attempts {
+			require.NotEqual(t, delivery.StatusPending, a.Status, "attempt %s left pending", a.ID)
+			if a.Status == delivery.StatusSuccess {
+				success[a.EventID]++
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range n {
+		id := fmt.Sprintf("evt_%05d", i)
+		require.Equal(t, 1, success[id], "event %s must have exactly one successful attempt", id)
+		require.GreaterOrEqual(t, r.accepted[id], 1, "event %s never reached the receiver", id)
+		duplicates += r.accepted[id] - 1
+	}
+	return duplicates
+}
+
+// A worker process killed with SIGKILL, again and again, mid-batch, loses
+// no delivery.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills worker processes")
+	}
+	const n = 2000
+	for name, setup := range processEngines(t, true, "postgres") {
+		t.Run(name, func(t *testing.T) {
+			env := setup(t)
+			enqueue(t, env.store, n)
+			r := newCountingReceiver(t, 0)
+			kills := 0
+			for range 3 {
+				before := r.total.Load()
+				cmd := startWorker(t, env, r.URL, false)
+				for r.total.Load() < before+300 && r.total.Load() < n {
+					time.Sleep(5 * time.Millisecond)
+				}
+				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+				_ = cmd.Wait()
+				kills++
+			}
+			cmd := startWorker(t, env, r.URL, true)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(3 * time.Minute):
+				_ = cmd.Process.Kill()
+				t.Fatal("the last worker did not finish")
+			}
+			dups := requireAllDelivered(t, env, r, n)
+			lease := countLeaseExpired(t, env)
+			t.Logf("%s: %d deliveries, %d SIGKILLs, %d requests, %d duplicate deliveries, %d attempts recorded as lease expired",
+				name, n, kills, r.total.Load(), dups, lease)
+			require.LessOrEqual(t, dups, lease, "a duplicate only follows an attempt whose sender died")
+		})
+	}
+}
+
+func countLeaseExpired(t *testing.T, env processEnv) int {
+	n := 0
+	for q := (delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusFailure}, Limit: delivery.MaxListLimit}); ; {
+		page, err := env.store.List(context.Background(), q)
+		require.NoError(t, err)
+		for _, a := range page.Attempts {
+			if a.AttemptedAt.IsZero() {
+				n++
+			}
+		}
+		if page.Next == "" {
+			return n
+		}
+		q.After = page.Next
+	}
+}
+
+// Three worker processes share one database while the receiver fails a
+// fifth of the requests: nothing is lost, and no delivery is made twice,
+// since no process dies and leases outlast every request.
+func TestMultiProcessWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs worker processes")
+	}
+	const n = 5000
+	engines := processEngines(t, false, "postgres", "mysql")
+	if len(engines) == 0 {
+		t.Skip("set DELIVERY_TEST_POSTGRES_DSN or DELIVERY_TEST_MYSQL_DSN to run workers on a shared server")
+	}
+	for name, setup := range engines {
+		t.Run(name, func(t *testing.T) {
+			env := setup(t)
+			enqueue(t, env.store, n)
+			r := newCountingReceiver(t, 0.2)
+			var cmds []*exec.Cmd
+			for range 3 {
+				cmds = append(cmds, startWorker(t, env, r.URL, true))
+			}
+			for _, cmd := range cmds {
+				require.NoError(t, cmd.Wait())
+			}
+			dups := requireAllDelivered(t, env, r, n)
+			t.Logf("%s: %d deliveries by 3 processes, %d requests (%.0f%% failed on purpose), %d duplicate deliveries",
+				name, n, r.total.Load(), 20.0, dups)
+			require.Zero(t, dups, "no attempt is sent twice while its lease holds")
+		})
+	}
+}
