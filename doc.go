@@ -49,16 +49,59 @@
 // attempt_number and trigger "retry", which [Store.Complete] inserts in the
 // same atomic step that records the failure.
 //
+// # Durable delivery
+//
+// [Dispatcher.Enqueue] stores a pending attempt, due now or later, and
+// returns at once; [Dispatcher.EnqueueTx] does so inside the host's own
+// database transaction (a transactional outbox), so that the business write
+// and its webhooks commit or roll back together. [Dispatcher.Start] runs a
+// worker that claims due attempts from the store in batches, each under a
+// lease, and sends them, at most Config.Workers at once and
+// Config.PerEndpoint to one endpoint; [Dispatcher.Stop] stops it gracefully.
+// Enqueue wakes the worker of its Dispatcher at once; other processes find
+// new work within Config.PollInterval.
+//
+// Retries are attempts. When an attempt fails and Config.Retry allows
+// another, the next attempt is written, pending, with its due time and the
+// next attempt_number, in the same store operation that records the
+// failure: no crash can fall between the two. [DefaultRetryPolicy] makes 8
+// attempts over about a day, honours Retry-After, and ends at once on 410
+// Gone and on outcomes that cannot change (see its doc). A delivery that
+// ends without success calls Config.OnExhausted.
+//
+// The worker looks each endpoint up through Config.Endpoints when it sends,
+// so a rotated secret or a new header applies to the next attempt. An
+// attempt records the URL it was made for; if the endpoint's URL changed
+// since, the attempt is canceled, naming the attempt that replaces it for
+// the new URL. An endpoint the host reports gone (ErrEndpointGone) has its
+// pending attempts canceled. [Dispatcher.CancelEvent] cancels an event's
+// pending attempts when it is deleted; [Dispatcher.Resend] sends an event
+// again, recorded as a manual attempt with the next number;
+// [Dispatcher.Recover] re-enqueues, for an endpoint, every event whose last
+// attempt failed since a given time.
+//
 // # Guarantees
 //
-// Deliver stores the pending attempt before it sends anything, and records
-// the outcome after, even if the caller's context ends meanwhile. If the
-// process dies between the two, the stored attempt stays pending with a
-// lease that ends Config.Timeout plus 30 seconds later, so that a worker can
-// take it over; such a request may have reached the receiver. Receivers
-// must therefore expect a request more than once, and deduplicate by the
-// webhook-id header: it is the event ID, the same on every attempt of an
-// event.
+// Delivery is at least once. Every attempt of an event carries the event ID
+// as its webhook-id header, so receivers deduplicate on it. What happens at
+// each point where a process can die:
+//
+//   - before the pending attempt is stored: nothing was sent, and the caller
+//     got an error (with EnqueueTx, the host's transaction rolls back);
+//   - after it is stored, before it is sent: it stays pending, and a worker
+//     sends it (an attempt that Deliver or a worker had leased is taken over
+//     when its lease ends);
+//   - after the request is sent, before its outcome is recorded: when the
+//     lease ends, a worker records the attempt as failed ("lease expired",
+//     with no attempted_at) and sends the retry, so the receiver may get the
+//     event twice;
+//   - after the outcome is recorded: the outcome and any retry are stored
+//     together; nothing is lost.
+//
+// On PostgreSQL and MySQL, workers in any number of processes never send
+// the same attempt twice while its lease holds. A lease is Config.Lease
+// long, which must exceed Config.Timeout; leases are compared with each
+// process's clock, so keep the clocks of the processes in sync.
 //
 // # Signing
 //

@@ -354,7 +354,7 @@ func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *deli
 	args := []any{final.Status, []byte(final.Response), final.ResponseTruncated, final.ResponseStatusCode,
 		headers, final.Error, s.dialect.timeArg(final.AttemptedAt), int64(final.Duration), final.ID}
 	if next == nil {
-		return s.complete(ctx, s.db, final.ID, args)
+		return retryDeadlocks(ctx, func() error { return s.complete(ctx, s.db, final.ID, args) })
 	}
 	if err := checkJob(*next); err != nil {
 		return err
@@ -399,20 +399,47 @@ func (s *Store) complete(ctx context.Context, db querier, id string, args []any)
 	return fmt.Errorf("sqlstore: attempt %s is %v: %w", id, status, delivery.ErrNotPending)
 }
 
-// inTx runs fn in a transaction, committed if fn returns nil.
+// inTx runs fn in a transaction, committed if fn returns nil. A
+// transaction the engine aborted to break a deadlock is run again.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
+	return retryDeadlocks(ctx, func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlstore: begin: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlstore: commit: %w", err)
+		}
+		return nil
+	})
+}
+
+// retryDeadlocks runs fn, and again, a few times, while the engine
+// reports that it aborted fn's work to break a deadlock or a serialization
+// conflict: InnoDB's error 1213 and PostgreSQL's SQLSTATE 40P01 and 40001.
+// fn must be safe to repeat: an aborted transaction changed nothing.
+func retryDeadlocks(ctx context.Context, fn func() error) error {
+	const tries = 5
+	for i := 1; ; i++ {
+		err := fn()
+		if err == nil || i == tries || !isDeadlock(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(i) * time.Millisecond):
+		}
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	return nil
+}
+
+func isDeadlock(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Error 1213") || strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
 }
 
 // Claim implements delivery.Store. On PostgreSQL and MySQL it selects with

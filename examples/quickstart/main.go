@@ -87,7 +87,12 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	defer receiver.Close()
 
 	// The host's side: a Dispatcher recording attempts in the store.
-	d, err := delivery.NewDispatcher(store, &delivery.Config{Timeout: 5 * time.Second})
+	d, err := delivery.NewDispatcher(store, &delivery.Config{
+		Timeout: 5 * time.Second,
+		// One attempt per delivery in this demo. A service keeps the
+		// default policy, whose retries its worker (Start) sends.
+		Retry: func(delivery.Attempt, error) (time.Duration, error) { return 0, delivery.ErrRetriesExhausted },
+	})
 	if err != nil {
 		return err
 	}
