@@ -491,3 +491,12 @@ func TestStartNeedsEndpoints(t *testing.T) {
 	_, err = delivery.NewDispatcher(memstore.New(), &delivery.Config{Timeout: time.Second, Lease: time.Second})
 	require.ErrorContains(t, err, "Lease (1s) must exceed Timeout (1s)")
 }
+
+func TestEnqueueTxNeedsTxStore(t *testing.T) {
+	t.Parallel()
+	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	require.NoError(t, err)
+	_, err = d.EnqueueTx(context.Background(), nil, delivery.Event{ID: "evt_1"}, delivery.Endpoint{ID: "ep_1", URL: "https://example.com/"}, nil)
+	require.ErrorIs(t, err, delivery.ErrInvalidInput)
+	require.ErrorContains(t, err, "TxStore")
+}

@@ -3,9 +3,11 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -79,6 +81,59 @@ func TestDeliverRecordsExactly(t *testing.T) {
 			ev, err := s.Event(ctx, "evt_1")
 			require.NoError(t, err)
 			require.Equal(t, delivery.Event{ID: "evt_1", Type: "t", Payload: []byte("{}")}, ev)
+		})
+	}
+}
+
+// EnqueueTx is a transactional outbox: the webhook exists exactly when the
+// business write commits, and the worker then delivers it.
+func TestEnqueueTx(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.open(t)
+			s := newStore(t, db)
+			orders := s.TablePrefix() + "orders"
+			_, err := db.Exec("CREATE TABLE " + orders + " (id INTEGER PRIMARY KEY)")
+			require.NoError(t, err)
+			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + orders) })
+
+			got := make(chan string, 10)
+			srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				got <- r.Header.Get("webhook-id")
+			}))
+			defer srv.Close()
+			client := &http.Client{}
+			defer client.CloseIdleConnections()
+			ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
+			d, err := delivery.NewDispatcher(s, &delivery.Config{
+				HTTPClient:   client,
+				PollInterval: 10 * time.Millisecond,
+				Endpoints:    func(context.Context, string) (delivery.Endpoint, error) { return ep, nil },
+			})
+			require.NoError(t, err)
+
+			for i, commit := range []bool{false, true} {
+				tx, err := db.BeginTx(ctx, nil)
+				require.NoError(t, err)
+				_, err = tx.Exec(fmt.Sprintf("INSERT INTO %s (id) VALUES (%d)", orders, i))
+				require.NoError(t, err)
+				a, err := d.EnqueueTx(ctx, tx, delivery.Event{ID: fmt.Sprintf("evt_order_%d", i), Payload: []byte("{}")}, ep, nil)
+				require.NoError(t, err)
+				require.Equal(t, delivery.StatusPending, a.Status)
+				if commit {
+					require.NoError(t, tx.Commit())
+				} else {
+					require.NoError(t, tx.Rollback())
+				}
+			}
+			require.NoError(t, d.Start(ctx))
+			defer func() { require.NoError(t, d.Stop(ctx)) }()
+			require.Equal(t, "evt_order_1", <-got, "only the committed webhook is sent")
+			page, err := s.List(ctx, delivery.ListQuery{})
+			require.NoError(t, err)
+			require.Len(t, page.Attempts, 1)
+			require.Equal(t, "evt_order_1", page.Attempts[0].EventID)
 		})
 	}
 }
