@@ -90,6 +90,16 @@ func setupWorker(t *testing.T, change func(*delivery.Config)) *workerBundle {
 	return b
 }
 
+// countingEndpoint returns the endpoint ep_1, known to the host, at a
+// receiver that accepts everything and counts the requests.
+func (b *workerBundle) countingEndpoint(t *testing.T) (delivery.Endpoint, *atomic.Int32) {
+	calls := new(atomic.Int32)
+	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
+	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
+	b.endpoints.set(ep)
+	return ep, calls
+}
+
 // attempts returns every stored attempt of an event, in ID order.
 func (b *workerBundle) attempts(t *testing.T, eventID string) []delivery.Attempt {
 	t.Helper()
@@ -236,12 +246,9 @@ func TestWorkerGivesUp(t *testing.T) {
 func TestWorkerTakesOverExpiredLease(t *testing.T) {
 	t.Parallel()
 	b := setupWorker(t, nil)
-	var calls atomic.Int32
-	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
-	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
-	b.endpoints.set(ep)
+	ep, calls := b.countingEndpoint(t)
 	now := b.clock.Now()
-	orphan := delivery.Attempt{ID: "01J00000000000000000000001", EventID: "evt_1", EndpointID: "ep_1", EndpointURL: srv.URL,
+	orphan := delivery.Attempt{ID: "01J00000000000000000000001", EventID: "evt_1", EndpointID: "ep_1", EndpointURL: ep.URL,
 		Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
 	require.NoError(t, b.store.Insert(context.Background(), delivery.Job{Attempt: orphan, Payload: []byte("{}"),
 		Lease: delivery.Lease{Owner: "dead-process", Until: now.Add(time.Minute)}}))
@@ -310,14 +317,11 @@ func TestWorkerEndpointChanges(t *testing.T) {
 func TestCancelEvent(t *testing.T) {
 	t.Parallel()
 	b := setupWorker(t, nil)
-	var calls atomic.Int32
-	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
-	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
-	b.endpoints.set(ep)
+	ep, calls := b.countingEndpoint(t)
 	ctx := context.Background()
 	later := &delivery.EnqueueOpts{ScheduledAt: b.clock.Now().Add(time.Hour)}
 	for _, id := range []string{"ep_1", "ep_2"} {
-		_, err := b.d.Enqueue(ctx, delivery.Event{ID: "evt_deleted"}, delivery.Endpoint{ID: id, URL: srv.URL}, later)
+		_, err := b.d.Enqueue(ctx, delivery.Event{ID: "evt_deleted"}, delivery.Endpoint{ID: id, URL: ep.URL}, later)
 		require.NoError(t, err)
 	}
 	_, err := b.d.Enqueue(ctx, delivery.Event{ID: "evt_kept"}, ep, later)

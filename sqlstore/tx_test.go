@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +13,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
 )
+
+// ordersTable creates a host table for the business writes of a test, and
+// drops it when the test ends.
+func ordersTable(t *testing.T, db *sql.DB, s *sqlstore.Store) string {
+	orders := s.TablePrefix() + "orders"
+	_, err := db.Exec("CREATE TABLE " + orders + " (id INTEGER PRIMARY KEY)")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + orders) })
+	return orders
+}
 
 // Attempts inserted in the host's transaction exist exactly when it commits.
 func TestInsertTx(t *testing.T) {
@@ -21,11 +33,7 @@ func TestInsertTx(t *testing.T) {
 			ctx := context.Background()
 			db := e.open(t)
 			s := newStore(t, db)
-			// A host table the business write goes to.
-			orders := s.TablePrefix() + "orders"
-			_, err := db.Exec("CREATE TABLE " + orders + " (id INTEGER PRIMARY KEY)")
-			require.NoError(t, err)
-			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + orders) })
+			orders := ordersTable(t, db, s)
 
 			for _, commit := range []bool{true, false} {
 				a := attempt("evt_order")
@@ -93,10 +101,7 @@ func TestEnqueueTx(t *testing.T) {
 			ctx := context.Background()
 			db := e.open(t)
 			s := newStore(t, db)
-			orders := s.TablePrefix() + "orders"
-			_, err := db.Exec("CREATE TABLE " + orders + " (id INTEGER PRIMARY KEY)")
-			require.NoError(t, err)
-			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + orders) })
+			orders := ordersTable(t, db, s)
 
 			got := make(chan string, 10)
 			srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
