@@ -30,14 +30,14 @@ type engine struct {
 	// open returns a database for the test, closed when it ends. Each call
 	// on SQLite is a new file; on the servers, a new pool on the shared
 	// test database, where tables are told apart by prefix.
-	open func(t *testing.T) *sql.DB
+	open func(t testing.TB) *sql.DB
 	// dsn is the server's DSN, or empty for SQLite.
 	dsn string
 }
 
 // engines returns SQLite, and the servers whose DSN is set. A test that
 // needs a server skips with the variable's name when it is not set.
-func engines(t *testing.T) []engine {
+func engines(t testing.TB) []engine {
 	es := []engine{{name: "sqlite", dialect: sqlstore.SQLite, open: openSQLite}}
 	for _, s := range []struct {
 		name, env, driver string
@@ -51,7 +51,7 @@ func engines(t *testing.T) []engine {
 			t.Logf("%s: skipped; set %s to run against a server", s.name, s.env)
 			continue
 		}
-		es = append(es, engine{name: s.name, dialect: s.dialect, dsn: dsn, open: func(t *testing.T) *sql.DB {
+		es = append(es, engine{name: s.name, dialect: s.dialect, dsn: dsn, open: func(t testing.TB) *sql.DB {
 			db, err := sql.Open(s.driver, dsn)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = db.Close() })
@@ -62,7 +62,7 @@ func engines(t *testing.T) []engine {
 	return es
 }
 
-func openSQLite(t *testing.T) *sql.DB {
+func openSQLite(t testing.TB) *sql.DB {
 	db, err := sqlstore.OpenSQLite(filepath.Join(t.TempDir(), "delivery.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
@@ -78,7 +78,7 @@ func uniquePrefix() string {
 
 // newStore returns a migrated Store with its own tables on db, dropped
 // when the test ends.
-func newStore(t *testing.T, db *sql.DB) *sqlstore.Store {
+func newStore(t testing.TB, db *sql.DB) *sqlstore.Store {
 	t.Helper()
 	s := migratedStore(t, db)
 	dropTables(t, db, s)
@@ -87,7 +87,7 @@ func newStore(t *testing.T, db *sql.DB) *sqlstore.Store {
 
 // migratedStore returns a migrated Store with its own tables on db, which
 // the caller drops.
-func migratedStore(t *testing.T, db *sql.DB) *sqlstore.Store {
+func migratedStore(t testing.TB, db *sql.DB) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix()})
 	require.NoError(t, err)
@@ -96,7 +96,7 @@ func migratedStore(t *testing.T, db *sql.DB) *sqlstore.Store {
 }
 
 // dropTables drops s's tables when the test ends.
-func dropTables(t *testing.T, db *sql.DB, s *sqlstore.Store) {
+func dropTables(t testing.TB, db *sql.DB, s *sqlstore.Store) {
 	t.Cleanup(func() {
 		for _, table := range []string{"attempts", "schema_migrations"} {
 			_, err := db.Exec("DROP TABLE IF EXISTS " + s.TablePrefix() + table)
