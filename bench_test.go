@@ -91,10 +91,11 @@ func BenchmarkDelivery(b *testing.B) {
 		}
 	})
 	b.Run("deliver-memstore", func(b *testing.B) {
-		d, err := delivery.NewDispatcher(memstore.New(), nil)
+		d, err := delivery.NewDispatcher(memstore.New(), &delivery.Config{AddressPolicy: loopback})
 		if err != nil {
 			b.Fatal(err)
 		}
+		defer d.Stop(context.Background())
 		ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}}
 		b.ReportAllocs()
 		i := 0

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/go-cleanhttp"
 )
 
 // Version is the library's version, sent in the default User-Agent.
@@ -50,13 +48,20 @@ const leaseGrace = 30 * time.Second
 // Config configures a Dispatcher. The zero value, like a nil *Config, means
 // all defaults.
 type Config struct {
-	// HTTPClient sends the requests. Defaults to a client shared by all
-	// Dispatchers in the process, with pooled keep-alive connections, that
-	// does not follow redirects. A host's own client is used as it is: its
-	// redirect policy, proxy and transport settings apply, and its safety
-	// is the host's concern. Config.Timeout applies to every request either
-	// way.
+	// HTTPClient sends the requests. Defaults to a client on NewTransport
+	// with AddressPolicy, which does not follow redirects; without an
+	// AddressPolicy, that client is shared by the process's Dispatchers. A
+	// host's own client is used as it is: its redirect policy, proxy and
+	// transport settings apply, AddressPolicy does not, and its safety is
+	// the host's concern (NewTransport is the building block for a safe
+	// one). Config.Timeout applies to every request either way.
 	HTTPClient *http.Client
+	// AddressPolicy decides which IP addresses the default client may
+	// connect to. Defaults to DefaultAddressPolicy, which refuses loopback,
+	// private, link-local (cloud metadata) and other non-public addresses.
+	// Use AllowNetworks to deliver inside your own network. It is ignored
+	// when HTTPClient is set.
+	AddressPolicy AddressPolicy
 	// Timeout bounds one attempt, from connecting to the end of reading the
 	// response. Defaults to DefaultTimeout.
 	Timeout time.Duration
@@ -112,23 +117,18 @@ type Config struct {
 // disabled. It must be safe for concurrent use.
 type EndpointFunc func(ctx context.Context, endpointID string) (Endpoint, error)
 
-// defaultClient is the HTTP client of Dispatchers whose Config names none.
-var defaultClient = &http.Client{
-	Transport: newTransport(),
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
+// defaultClient is the HTTP client of Dispatchers whose Config names
+// neither a client nor an address policy.
+var defaultClient = newClient(NewTransport(nil))
 
-// newTransport returns a pooled transport, with go-cleanhttp's settings and
-// enough idle connections per host for concurrent deliveries to one
-// endpoint.
-func newTransport() *http.Transport {
-	t := cleanhttp.DefaultPooledTransport()
-	t.MaxIdleConnsPerHost = 128
-	t.MaxIdleConns = 1024
-	t.MaxResponseHeaderBytes = maxResponseHeaderBytes
-	return t
+// newClient returns a client on t that does not follow redirects.
+func newClient(t http.RoundTripper) *http.Client {
+	return &http.Client{
+		Transport: t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 // withDefaults returns a copy of c, or of the zero Config, with every unset
@@ -142,9 +142,7 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.PerEndpoint < 0 || cfg.PollInterval < 0 || cfg.Lease < 0 {
 		return cfg, invalid("config: durations, sizes and counts must not be negative")
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = defaultClient
-	}
+
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -191,6 +189,9 @@ type Dispatcher struct {
 	cfg   Config
 	// owner identifies this Dispatcher's leases.
 	owner string
+	// transport is the Dispatcher's own transport, made for its
+	// AddressPolicy, or nil.
+	transport *http.Transport
 	// wake tells an idle worker that work may be due.
 	wake chan struct{}
 	// mu guards run.
@@ -213,7 +214,16 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, wake: make(chan struct{}, 1)}, nil
+	d := &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, wake: make(chan struct{}, 1)}
+	switch {
+	case c.HTTPClient != nil:
+	case c.AddressPolicy != nil:
+		d.transport = NewTransport(c.AddressPolicy)
+		d.cfg.HTTPClient = newClient(d.transport)
+	default:
+		d.cfg.HTTPClient = defaultClient
+	}
+	return d, nil
 }
 
 // ErrDeliveryFailed is wrapped by the error Deliver returns when the

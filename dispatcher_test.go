@@ -60,14 +60,16 @@ func setup(t *testing.T, change func(*delivery.Config)) *testBundle {
 		now:    time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC),
 	}
 	cfg := &delivery.Config{
-		Logger: slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    func() time.Time { return b.now },
+		Logger:        slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:           func() time.Time { return b.now },
+		AddressPolicy: loopback,
 	}
 	if change != nil {
 		change(cfg)
 	}
 	d, err := delivery.NewDispatcher(b.store, cfg)
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, d.Stop(context.Background())) })
 	b.d = d
 	return b
 }
@@ -439,7 +441,7 @@ func TestDeliverStoreErrors(t *testing.T) {
 	boom := errors.New("disk full")
 
 	fs := &failingStore{Store: memstore.New(), insertErr: boom}
-	d, err := delivery.NewDispatcher(fs, nil)
+	d, err := delivery.NewDispatcher(fs, &delivery.Config{AddressPolicy: loopback})
 	require.NoError(t, err)
 	a, err := d.Deliver(context.Background(), event, ep)
 	require.ErrorIs(t, err, boom)
@@ -449,8 +451,9 @@ func TestDeliverStoreErrors(t *testing.T) {
 
 	logs := &syncBuffer{}
 	fs = &failingStore{Store: memstore.New(), completeErr: boom}
-	d, err = delivery.NewDispatcher(fs, &delivery.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	d, err = delivery.NewDispatcher(fs, &delivery.Config{Logger: slog.New(slog.NewTextHandler(logs, nil)), AddressPolicy: loopback})
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, d.Stop(context.Background())) })
 	a, err = d.Deliver(context.Background(), event, ep)
 	require.ErrorIs(t, err, boom)
 	require.Equal(t, delivery.StatusSuccess, a.Status, "the attempt as sent is returned")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/webhookkit/delivery"
@@ -20,10 +21,14 @@ func ExampleDispatcher_Deliver() {
 	}))
 	defer srv.Close()
 
-	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	d, err := delivery.NewDispatcher(memstore.New(), &delivery.Config{
+		// The test receiver is on 127.0.0.1, which the default policy refuses.
+		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
+	})
 	if err != nil {
 		panic(err)
 	}
+	defer d.Stop(context.Background()) // closes its idle connections
 	a, err := d.Deliver(context.Background(),
 		delivery.Event{ID: "evt_1", Type: "invoice.paid", Payload: []byte(`{"amount":100}`)},
 		delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}},
@@ -38,10 +43,14 @@ func ExampleDispatcher_Deliver_failure() {
 	}))
 	defer srv.Close()
 
-	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	d, err := delivery.NewDispatcher(memstore.New(), &delivery.Config{
+		// The test receiver is on 127.0.0.1, which the default policy refuses.
+		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
+	})
 	if err != nil {
 		panic(err)
 	}
+	defer d.Stop(context.Background()) // closes its idle connections
 	a, err := d.Deliver(context.Background(),
 		delivery.Event{ID: "evt_2", Payload: []byte(`{}`)},
 		delivery.Endpoint{ID: "ep_1", URL: srv.URL},
@@ -98,10 +107,14 @@ func ExampleVerifier_handler() {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 
-	d, err := delivery.NewDispatcher(memstore.New(), nil)
+	d, err := delivery.NewDispatcher(memstore.New(), &delivery.Config{
+		// The test receiver is on 127.0.0.1, which the default policy refuses.
+		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
+	})
 	if err != nil {
 		panic(err)
 	}
+	defer d.Stop(context.Background()) // closes its idle connections
 	ev := delivery.Event{ID: "evt_3", Payload: []byte(`{}`)}
 	signed, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{secret}})
 	forged, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}})

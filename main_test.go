@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 
@@ -9,6 +10,10 @@ import (
 
 	"github.com/webhookkit/delivery"
 )
+
+// loopback lets tests deliver to their httptest receivers on 127.0.0.1,
+// which DefaultAddressPolicy refuses.
+var loopback = delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 
 // TestMain fails the run if a test leaves a goroutine behind. Idle
 // keep-alive connections of the shared client are closed first: they are

@@ -68,7 +68,8 @@ const MaxRetryAfter = time.Hour
 //   - 3xx (redirects are not followed), 501, and the other 4xx: final,
 //     ErrNotRetryable: the same request would fail the same way;
 //   - TLS certificate errors: final, ErrNotRetryable, until the receiver
-//     fixes its certificate.
+//     fixes its certificate;
+//   - an address the AddressPolicy refuses: final, ErrNotRetryable.
 func DefaultRetryPolicy(failed Attempt, sendErr error) (time.Duration, error) {
 	if err := finalOutcome(failed, sendErr); err != nil {
 		return 0, err
@@ -95,6 +96,10 @@ func finalOutcome(a Attempt, sendErr error) error {
 	case sendErr != nil:
 		if errors.Is(sendErr, ErrNotRetryable) || errors.Is(sendErr, ErrEndpointGone) {
 			return sendErr
+		}
+		if errors.Is(sendErr, ErrAddressForbidden) {
+			// The same address would be refused again: no retry storm.
+			return fmt.Errorf("%w: %w", ErrNotRetryable, sendErr)
 		}
 		// go-retryablehttp's policy knows the transport errors that repeat
 		// (bad scheme, bad header, untrusted certificate); it reads them

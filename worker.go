@@ -63,13 +63,18 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 // Stop stops the worker gracefully: it claims nothing more, and waits for
 // the attempts in flight to finish and be recorded. If ctx ends first, it
 // aborts them (each is recorded as failed, and retried by the policy) and
-// returns ctx.Err() once they are recorded. Stop before Start, or a second
-// Stop, does nothing. The Dispatcher can be started again.
+// returns ctx.Err() once they are recorded. It also closes the idle
+// connections of the Dispatcher's own transport, if it has one. Stop before
+// Start, or a second Stop, stops nothing. The Dispatcher can be started
+// again.
 func (d *Dispatcher) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	r := d.run
 	d.run = nil
 	d.mu.Unlock()
+	if d.transport != nil {
+		defer d.transport.CloseIdleConnections()
+	}
 	if r == nil {
 		return nil
 	}

@@ -74,11 +74,12 @@ func setupWorker(t *testing.T, change func(*delivery.Config)) *workerBundle {
 		exhausted: make(chan error, 100),
 	}
 	cfg := &delivery.Config{
-		Now:          b.clock.Now,
-		Endpoints:    b.endpoints.lookup,
-		PollInterval: 5 * time.Millisecond,
-		Timeout:      2 * time.Second,
-		OnExhausted:  func(_ context.Context, _ delivery.Attempt, reason error) { b.exhausted <- reason },
+		Now:           b.clock.Now,
+		AddressPolicy: loopback,
+		Endpoints:     b.endpoints.lookup,
+		PollInterval:  5 * time.Millisecond,
+		Timeout:       2 * time.Second,
+		OnExhausted:   func(_ context.Context, _ delivery.Attempt, reason error) { b.exhausted <- reason },
 	}
 	if change != nil {
 		change(cfg)

@@ -21,6 +21,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -89,6 +90,9 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	// The host's side: a Dispatcher recording attempts in the store.
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
 		Timeout: 5 * time.Second,
+		// The demo receiver is on 127.0.0.1, which the default address
+		// policy refuses: a customer's URL must not reach your own network.
+		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
 		// One attempt per delivery in this demo. A service keeps the
 		// default policy, whose retries its worker (Start) sends.
 		Retry: func(delivery.Attempt, error) (time.Duration, error) { return 0, delivery.ErrRetriesExhausted },

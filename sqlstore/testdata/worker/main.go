@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,11 +51,12 @@ func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
 		return err
 	}
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
-		Timeout:      2 * time.Second,
-		Lease:        3 * time.Second,
-		PollInterval: 20 * time.Millisecond,
-		Workers:      16,
-		PerEndpoint:  16,
+		Timeout:       2 * time.Second,
+		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
+		Lease:         3 * time.Second,
+		PollInterval:  20 * time.Millisecond,
+		Workers:       16,
+		PerEndpoint:   16,
 		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: receiver + "/" + id}, nil
 		},
