@@ -149,5 +149,6 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	spread := int64(d) * 2 / 5
+	// #nosec G404 -- jitter spreads retries out; it needs no unpredictability.
 	return time.Duration(int64(d) - spread/2 + rand.Int64N(spread+1))
 }

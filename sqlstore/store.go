@@ -465,7 +465,7 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 			var owner sql.NullString
 			j.Attempt, err = scanAttempt(rows, &j.Payload, &owner)
 			if err != nil {
-				rows.Close()
+				_ = rows.Close()
 				return fmt.Errorf("sqlstore: claim: %w", err)
 			}
 			j.Reclaimed = owner.Valid
