@@ -303,10 +303,11 @@ func TestWorkerEndpointChanges(t *testing.T) {
 	require.Contains(t, as[0].Error, "superseded by attempt "+as[1].ID)
 	require.Equal(t, newURL, as[1].EndpointURL)
 
-	// An endpoint the host deleted cancels its pending attempts.
-	_, err = b.d.Enqueue(ctx, delivery.Event{ID: "evt_2"}, delivery.Endpoint{ID: "ep_gone", URL: srv.URL}, nil)
-	require.NoError(t, err)
+	// An endpoint the host deleted cancels its pending attempts: when the
+	// worker meets the first one that is due, it cancels the later one too.
 	_, err = b.d.Enqueue(ctx, delivery.Event{ID: "evt_3"}, delivery.Endpoint{ID: "ep_gone", URL: srv.URL}, &delivery.EnqueueOpts{ScheduledAt: b.clock.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	_, err = b.d.Enqueue(ctx, delivery.Event{ID: "evt_2"}, delivery.Endpoint{ID: "ep_gone", URL: srv.URL}, nil)
 	require.NoError(t, err)
 	waitFor(t, "both canceled", func() bool {
 		a2, a3 := b.attempts(t, "evt_2"), b.attempts(t, "evt_3")
