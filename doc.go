@@ -113,6 +113,16 @@
 // side is here too: [Verifier] checks the headers and body in constant time,
 // with a timestamp tolerance of five minutes in either direction.
 //
+// # Network safety
+//
+// Endpoint URLs come from the host's customers, so the default client
+// refuses to connect to anything but public addresses: the
+// [DefaultAddressPolicy] runs in the dialer, on the resolved address, for
+// every connection. [AllowNetworks] opens chosen networks;
+// [NewTransport] and [GuardProxy] are the building blocks for a host's own
+// client. A refused address fails the attempt with [ErrAddressForbidden],
+// and is not retried.
+//
 // # Errors
 //
 // Input the library cannot accept (an empty ID, a URL that is not absolute
