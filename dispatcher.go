@@ -41,8 +41,8 @@ const maxDrain = 256 << 10
 // reads; a receiver that sends more fails the attempt.
 const maxResponseHeaderBytes = 64 << 10
 
-// leaseGrace is how much longer than Config.Timeout an attempt in flight
-// holds its lease, so that no worker takes it over while it is sent.
+// leaseGrace is how much longer than Config.Timeout the default Config.Lease
+// is, so that no worker takes an attempt over while it is being sent.
 const leaseGrace = 30 * time.Second
 
 // Config configures a Dispatcher. The zero value, like a nil *Config, means
