@@ -133,13 +133,20 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 	r.mu.Lock()
 	free := d.cfg.Workers - r.busy
 	r.mu.Unlock()
-	if free <= 0 {
+	// Claim in batches: while most workers are busy, wait for more to free
+	// up rather than pay a claim per finished attempt.
+	if free <= 0 || free < d.cfg.Workers/4 && r.busy > 0 {
 		return false
 	}
+	limit := free
+	if d.cfg.PerEndpoint < d.cfg.Workers {
+		// Claim more than fits, so that one endpoint at its limit does
+		// not hide the work of others behind it; what does not fit is
+		// released.
+		limit = free * 2
+	}
 	now := d.now()
-	// Claim more than fits, so that one endpoint at its limit does not
-	// hide the work of others behind it; what does not fit is released.
-	jobs, err := d.store.Claim(loopCtx, ClaimRequest{Owner: d.owner, Now: now, Until: now.Add(d.cfg.Lease), Limit: free * 2})
+	jobs, err := d.store.Claim(loopCtx, ClaimRequest{Owner: d.owner, Now: now, Until: now.Add(d.cfg.Lease), Limit: limit})
 	if err != nil {
 		if loopCtx.Err() == nil {
 			d.cfg.Logger.LogAttrs(loopCtx, slog.LevelError, "delivery: claim failed", slog.Any("error", err))

@@ -119,8 +119,8 @@ func newQueries(d Dialect, table string) queries {
 		cancelRequested: r("SELECT cancel_requested FROM " + table + " WHERE id = ?"),
 		get:             r("SELECT " + columns + " FROM " + table + " WHERE id = ?"),
 		event:           r("SELECT event_type, payload FROM " + table + " WHERE event_id = ? ORDER BY id DESC LIMIT 1"),
-		release: r("UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
-			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id = ?"),
+		release: "UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
+			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id IN ",
 		claimSelect: r("SELECT " + columns + ", payload, lease_owner FROM " + table +
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
@@ -497,19 +497,28 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	return jobs, nil
 }
 
-// Release implements delivery.Store.
+// Release implements delivery.Store, with one statement for up to
+// insertBatch IDs.
 func (s *Store) Release(ctx context.Context, owner string, ids ...string) error {
 	if len(ids) == 0 || owner == "" {
 		return ctx.Err()
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, s.q.release, owner, id); err != nil {
-				return fmt.Errorf("sqlstore: release %s: %w", id, err)
-			}
+	for chunk := range slices.Chunk(ids, insertBatch) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, owner)
+		for _, id := range chunk {
+			args = append(args, id)
 		}
-		return nil
-	})
+		query := s.dialect.rebind(s.q.release + "(" + strings.Repeat("?, ", len(chunk)-1) + "?)")
+		err := retryDeadlocks(ctx, func() error {
+			_, err := s.db.ExecContext(ctx, query, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: release: %w", err)
+		}
+	}
+	return nil
 }
 
 // Cancel implements delivery.Store.

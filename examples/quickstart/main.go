@@ -50,7 +50,11 @@ func main() {
 // openDB opens PostgreSQL if a DSN is given, else the SQLite file.
 func openDB(sqlitePath, postgresDSN string) (*sql.DB, error) {
 	if postgresDSN != "" {
-		return sql.Open("pgx", postgresDSN)
+		db, err := sql.Open("pgx", postgresDSN)
+		if err == nil {
+			db.SetMaxIdleConns(16) // keep connections for concurrent deliveries
+		}
+		return db, err
 	}
 	return sqlstore.OpenSQLite(sqlitePath)
 }

@@ -46,6 +46,7 @@ func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
 		return err
 	}
 	defer db.Close()
+	db.SetMaxIdleConns(32) // at least the workers, or each attempt opens a connection
 	store, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
 	if err != nil {
 		return err

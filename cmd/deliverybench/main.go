@@ -1,0 +1,489 @@
+// Command deliverybench measures what the audit trail costs: Deliver on
+// each store against a bare HTTP POST, side by side in one run, and the
+// worker draining a backlog.
+//
+//	go run ./cmd/deliverybench                       # memstore and SQLite
+//	go run ./cmd/deliverybench -postgres "$DSN" -mysql "$DSN2" -backlog 100000
+//
+// The receiver runs in a separate OS process (this program, started with
+// -receiver), on 127.0.0.1. Every figure is the median of -reps runs, and
+// every throughput is also given as a ratio to the bare POST at the same
+// concurrency, measured in the same run.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/memstore"
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+func main() {
+	receiverMode := flag.Bool("receiver", false, "run as the receiver process: serve on 127.0.0.1 and print the address")
+	drainMode := flag.Bool("drain-worker", false, "run as a drain worker process on -postgres until no attempt is pending")
+	prefix := flag.String("prefix", "bench_", "table prefix for the drain worker")
+	n := flag.Int("n", 2000, "deliveries per measurement")
+	reps := flag.Int("reps", 3, "repetitions; the median is reported")
+	concs := flag.String("c", "1,8,64", "concurrency levels")
+	backlog := flag.Int("backlog", 20000, "deliveries in the drain backlog (0 skips the drain)")
+	pg := flag.String("postgres", os.Getenv("DELIVERY_TEST_POSTGRES_DSN"), "PostgreSQL DSN (empty skips it)")
+	my := flag.String("mysql", os.Getenv("DELIVERY_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (empty skips it)")
+	flag.Parse()
+	var err error
+	switch {
+	case *receiverMode:
+		err = serveReceiver()
+	case *drainMode:
+		err = drainWorker(*pg, *prefix, flag.Arg(0))
+	default:
+		err = run(*n, *reps, *concs, *backlog, *pg, *my)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// serveReceiver accepts every webhook with 204 until stdin closes.
+func serveReceiver() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(l.Addr().String())
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(l); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// startReceiver starts the receiver process and returns its base URL.
+func startReceiver() (string, func(), error) {
+	// #nosec G204 G702 -- the program runs its own binary as the receiver process.
+	cmd := exec.Command(os.Args[0], "-receiver")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = stdin.Close(); _ = cmd.Wait() }
+	return "http://" + strings.TrimSpace(addr), stop, nil
+}
+
+var loopback = delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8"))
+
+var payload = bytes.Repeat([]byte("x"), 1024)
+
+// result is one measurement.
+type result struct {
+	perSec           float64
+	p50, p99         time.Duration
+	allocs, bytesPer float64
+}
+
+// measure runs n calls of op over c goroutines.
+func measure(n, c int, op func(i int) error) (result, error) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if err, _ := firstErr.Load().(error); err != nil {
+		return result{}, err
+	}
+	slices.Sort(lat)
+	return result{
+		perSec:   float64(n) / elapsed.Seconds(),
+		p50:      lat[n/2],
+		p99:      lat[n*99/100],
+		allocs:   float64(after.Mallocs-before.Mallocs) / float64(n),
+		bytesPer: float64(after.TotalAlloc-before.TotalAlloc) / float64(n),
+	}, nil
+}
+
+// median returns the run with the median throughput.
+func median(rs []result) result {
+	slices.SortFunc(rs, func(a, b result) int {
+		switch {
+		case a.perSec < b.perSec:
+			return -1
+		case a.perSec > b.perSec:
+			return 1
+		}
+		return 0
+	})
+	return rs[len(rs)/2]
+}
+
+type scenario struct {
+	name  string
+	store func() (delivery.Store, func(), error)
+}
+
+func run(n, reps int, concs string, backlog int, pgDSN, myDSN string) error {
+	base, stopReceiver, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer stopReceiver()
+	fmt.Printf("machine: %d cores, %s %s/%s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	dir, err := os.MkdirTemp("", "deliverybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	scenarios := []scenario{
+		{"memstore", func() (delivery.Store, func(), error) { return memstore.New(), func() {}, nil }},
+		{"sqlite", func() (delivery.Store, func(), error) {
+			db, err := sqlstore.OpenSQLite(filepath.Join(dir, fmt.Sprintf("bench-%d.db", time.Now().UnixNano())))
+			if err != nil {
+				return nil, nil, err
+			}
+			return migrated(db, "bench_", false)
+		}},
+	}
+	for _, s := range []struct{ name, driver, dsn string }{{"postgres", "pgx", pgDSN}, {"mariadb", "mysql", myDSN}} {
+		if s.dsn == "" {
+			continue
+		}
+		scenarios = append(scenarios, scenario{s.name, func() (delivery.Store, func(), error) {
+			db, err := sql.Open(s.driver, s.dsn)
+			if err != nil {
+				return nil, nil, err
+			}
+			db.SetMaxIdleConns(128)
+			printVersion(s.name, db)
+			return migrated(db, fmt.Sprintf("bench%d_", time.Now().UnixNano()%1e9), true)
+		}})
+	}
+
+	fmt.Printf("\nDeliver of a 1 KiB payload vs a bare keep-alive POST; median of %d runs of %d deliveries\n\n", reps, n)
+	fmt.Printf("%-10s %4s %10s %7s %10s %10s %8s %9s\n", "path", "c", "per sec", "ratio", "p50", "p99", "allocs", "bytes")
+	for _, cs := range strings.Split(concs, ",") {
+		c, err := strconv.Atoi(cs)
+		if err != nil {
+			return err
+		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxIdleConns: c}}
+		var rs []result
+		for range reps {
+			r, err := measure(n, c, func(int) error {
+				resp, err := client.Post(base+"/bare", "application/json", bytes.NewReader(payload))
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				return resp.Body.Close()
+			})
+			if err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		client.CloseIdleConnections()
+		baseline := median(rs)
+		printRow("bare POST", c, baseline, baseline)
+		for _, s := range scenarios {
+			var rs []result
+			for range reps {
+				store, done, err := s.store()
+				if err != nil {
+					return err
+				}
+				tr := delivery.NewTransport(loopback)
+				tr.MaxIdleConnsPerHost = c
+				d, err := delivery.NewDispatcher(store, &delivery.Config{HTTPClient: &http.Client{Transport: tr}})
+				if err != nil {
+					return err
+				}
+				ep := delivery.Endpoint{ID: "ep_1", URL: base + "/" + s.name, Secrets: []string{secret}}
+				r, err := measure(n, c, func(i int) error {
+					_, err := d.Deliver(context.Background(), delivery.Event{ID: "evt_" + strconv.Itoa(i), Type: "bench", Payload: payload}, ep)
+					return err
+				})
+				tr.CloseIdleConnections()
+				done()
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.name, err)
+				}
+				rs = append(rs, r)
+			}
+			printRow(s.name, c, median(rs), baseline)
+		}
+		fmt.Println()
+	}
+	if backlog > 0 {
+		return drains(dir, base, backlog, pgDSN)
+	}
+	return nil
+}
+
+var secret = delivery.NewSecret()
+
+func printRow(name string, c int, r, baseline result) {
+	fmt.Printf("%-10s %4d %10.0f %6.2fx %10v %10v %8.0f %9.0f\n", name, c, r.perSec, r.perSec/baseline.perSec,
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.allocs, r.bytesPer)
+}
+
+// printed holds the servers whose version was printed.
+var printed sync.Map
+
+// printVersion prints a server's version, once.
+func printVersion(name string, db *sql.DB) {
+	if _, done := printed.LoadOrStore(name, true); done {
+		return
+	}
+	var v string
+	if err := db.QueryRow("SELECT version()").Scan(&v); err == nil {
+		fmt.Printf("%s: %.60s\n", name, v)
+	}
+}
+
+// migrated returns a migrated sqlstore on db, and what drops its tables
+// (on servers) and closes db.
+func migrated(db *sql.DB, prefix string, drop bool) (delivery.Store, func(), error) {
+	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
+	if err == nil {
+		err = s.Migrate(context.Background())
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return s, func() {
+		if drop {
+			_, _ = db.Exec("DROP TABLE " + prefix + "attempts")
+			_, _ = db.Exec("DROP TABLE " + prefix + "schema_migrations")
+		}
+		_ = db.Close()
+	}, nil
+}
+
+// fill enqueues n deliveries to 10 endpoints, in batches.
+func fill(s *sqlstore.Store, base string, n int) error {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	jobs := make([]delivery.Job, 0, 500)
+	for i := range n {
+		ep := "ep_" + strconv.Itoa(i%10)
+		jobs = append(jobs, delivery.Job{Attempt: delivery.Attempt{
+			ID: fmt.Sprintf("01BENCH%019d", i), EventID: "evt_" + strconv.Itoa(i), EndpointID: ep, EndpointURL: base + "/" + ep,
+			Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now,
+		}, Payload: payload})
+		if len(jobs) == cap(jobs) || i == n-1 {
+			if err := s.Insert(context.Background(), jobs...); err != nil {
+				return err
+			}
+			jobs = jobs[:0]
+		}
+	}
+	return nil
+}
+
+// drains measures the worker emptying a backlog: SQLite and PostgreSQL
+// with one process, and PostgreSQL with three.
+func drains(dir, base string, backlog int, pgDSN string) error {
+	fmt.Printf("Worker draining a backlog of %d deliveries (16 workers a process)\n\n", backlog)
+	fmt.Printf("%-10s %9s %10s %12s\n", "store", "processes", "per sec", "peak heap MB")
+	db, err := sqlstore.OpenSQLite(filepath.Join(dir, "drain.db"))
+	if err != nil {
+		return err
+	}
+	st, done, err := migrated(db, "bench_", false)
+	if err != nil {
+		return err
+	}
+	if err := drainInProcess("sqlite", st.(*sqlstore.Store), base, backlog); err != nil {
+		return err
+	}
+	done()
+	if pgDSN == "" {
+		return nil
+	}
+	for _, procs := range []int{1, 3} {
+		db, err := sql.Open("pgx", pgDSN)
+		if err != nil {
+			return err
+		}
+		prefix := fmt.Sprintf("drain%d_", time.Now().UnixNano()%1e9)
+		st, done, err := migrated(db, prefix, true)
+		if err != nil {
+			return err
+		}
+		s := st.(*sqlstore.Store)
+		if err := fill(s, base, backlog); err != nil {
+			return err
+		}
+		start := time.Now()
+		var cmds []*exec.Cmd
+		for range procs {
+			// #nosec G204 G702 -- the program runs its own binary as worker processes, with the operator's flags.
+			cmd := exec.Command(os.Args[0], "-drain-worker", "-postgres", pgDSN, "-prefix", prefix, base)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			cmds = append(cmds, cmd)
+		}
+		for _, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("%-10s %9d %10.0f %12s\n", "postgres", procs, float64(backlog)/time.Since(start).Seconds(), "(separate)")
+		done()
+	}
+	return nil
+}
+
+// drainInProcess fills s and times one in-process worker emptying it.
+func drainInProcess(name string, s *sqlstore.Store, base string, backlog int) error {
+	if err := fill(s, base, backlog); err != nil {
+		return err
+	}
+	var peak atomic.Uint64
+	stopSampling := sampleHeap(&peak)
+	start := time.Now()
+	err := runWorkerUntilEmpty(s, base)
+	stopSampling()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-10s %9d %10.0f %12.1f\n", name, 1, float64(backlog)/time.Since(start).Seconds(), float64(peak.Load())/(1<<20))
+	return nil
+}
+
+// sampleHeap records the peak heap in use until the returned func is called.
+func sampleHeap(peak *atomic.Uint64) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// runWorkerUntilEmpty runs a worker on s until no attempt is pending.
+func runWorkerUntilEmpty(s *sqlstore.Store, base string) error {
+	tr := delivery.NewTransport(loopback)
+	defer tr.CloseIdleConnections()
+	d, err := delivery.NewDispatcher(s, &delivery.Config{
+		HTTPClient:   &http.Client{Transport: tr},
+		Workers:      16,
+		PerEndpoint:  16,
+		PollInterval: 20 * time.Millisecond,
+		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
+			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	for {
+		time.Sleep(20 * time.Millisecond)
+		page, err := s.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusPending}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(page.Attempts) == 0 {
+			return d.Stop(ctx)
+		}
+	}
+}
+
+// drainWorker is one drain worker process on PostgreSQL.
+func drainWorker(dsn, prefix, base string) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(32) // at least the workers, or each attempt opens a connection
+	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
+	if err != nil {
+		return err
+	}
+	return runWorkerUntilEmpty(s, base)
+}
