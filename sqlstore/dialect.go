@@ -93,6 +93,17 @@ func (d Dialect) lockSkipLocked() string {
 	return " FOR UPDATE SKIP LOCKED"
 }
 
+// claimIndexHint names the index a claim must use where the planner may
+// not choose it: SQLite, without statistics, prefers the (status,
+// scheduled_at) index and sorts every due row, so a claim would slow down
+// as the backlog grows.
+func (d Dialect) claimIndexHint(table string) string {
+	if d == SQLite {
+		return " INDEXED BY " + table + "_due"
+	}
+	return ""
+}
+
 // timeArg returns t as the dialect stores it, or NULL for the zero time:
 // Unix microseconds in SQLite, a UTC time elsewhere.
 func (d Dialect) timeArg(t time.Time) any {

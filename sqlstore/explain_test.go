@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +89,29 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 		require.Contains(t, text, tt.index, "%s does not use %s:\n%s", tt.name, tt.index, text)
 		require.NotContains(t, text, "Seq Scan", "%s scans the table:\n%s", tt.name, text)
 	}
+}
+
+// On SQLite the claim walks the partial index of pending attempts in order,
+// without sorting the backlog.
+func TestSQLiteClaimPlan(t *testing.T) {
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "plan.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := New(db, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	now := time.Now().UnixMicro()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+s.q.claimSelect, now, now, 100)
+	require.NoError(t, err)
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Close())
+	text := strings.Join(plan, "\n")
+	require.Contains(t, text, "USING INDEX delivery_attempts_due", text)
+	require.NotContains(t, text, "TEMP B-TREE", "the claim sorts the backlog:\n%s", text)
 }

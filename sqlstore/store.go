@@ -121,7 +121,7 @@ func newQueries(d Dialect, table string) queries {
 		event:           r("SELECT event_type, payload FROM " + table + " WHERE event_id = ? ORDER BY id DESC LIMIT 1"),
 		release: "UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
 			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id IN ",
-		claimSelect: r("SELECT " + columns + ", payload, lease_owner FROM " + table +
+		claimSelect: r("SELECT " + columns + ", payload, lease_owner FROM " + table + d.claimIndexHint(table) +
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
 		claimUpdatePrefix: "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE status = 2 AND id IN ",
