@@ -497,6 +497,9 @@ func (d *Dispatcher) logAttempt(ctx context.Context, a Attempt) {
 	if a.Status != StatusSuccess {
 		level = slog.LevelWarn
 	}
+	if !d.cfg.Logger.Enabled(ctx, level) {
+		return // spare the hot path building a record nobody reads
+	}
 	d.cfg.Logger.LogAttrs(ctx, level, "delivery: attempt completed",
 		slog.String("attempt_id", a.ID),
 		slog.String("event_id", a.EventID),
