@@ -142,7 +142,6 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.PerEndpoint < 0 || cfg.PollInterval < 0 || cfg.Lease < 0 {
 		return cfg, invalid("config: durations, sizes and counts must not be negative")
 	}
-
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -360,8 +359,7 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 			next = &retry
 		}
 	}
-	// Record the outcome even if the caller gave up meanwhile.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+	recordCtx, cancel := d.recordContext(ctx)
 	defer cancel()
 	if err := d.store.Complete(recordCtx, final, next); err != nil {
 		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot record attempt",
@@ -408,9 +406,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 		// The URL was validated, so this takes a bug; the attempt is
 		// recorded as failed, never left pending.
 		err = fmt.Errorf("building request: %w", transportError(ctx, err, d.cfg.Timeout))
-		a.Status = StatusFailure
-		a.Error = errorText(err)
-		return a, err
+		return failed(a, err), err
 	}
 	for name, value := range ep.Headers {
 		req.Header.Set(name, value)
@@ -430,9 +426,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 	if err != nil {
 		err = transportError(ctx, err, d.cfg.Timeout)
 		a.Duration = time.Since(start)
-		a.Status = StatusFailure
-		a.Error = errorText(err)
-		return a, err
+		return failed(a, err), err
 	}
 	body, truncated, readErr := readBody(resp.Body, d.cfg.MaxResponseBodySize)
 	a.Duration = time.Since(start)
@@ -443,9 +437,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 	switch {
 	case readErr != nil:
 		readErr = fmt.Errorf("reading response body: %w", transportError(ctx, readErr, d.cfg.Timeout))
-		a.Status = StatusFailure
-		a.Error = errorText(readErr)
-		return a, readErr
+		return failed(a, readErr), readErr
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		a.Status = StatusSuccess
 	default:
@@ -483,6 +475,20 @@ func transportError(ctx context.Context, err error, timeout time.Duration) error
 		return uerr.Err
 	}
 	return err
+}
+
+// failed returns a as a failure because of err, with no response.
+func failed(a Attempt, err error) Attempt {
+	a.Status = StatusFailure
+	a.Error = errorText(err)
+	return a
+}
+
+// recordContext returns the context an outcome is recorded with: it
+// outlives the caller's ctx, so that an outcome is recorded even after the
+// caller gave up, and is bounded by Config.Timeout.
+func (d *Dispatcher) recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
 }
 
 // errorText returns err's message as an attempt records it: valid UTF-8

@@ -15,7 +15,8 @@ func noRetry(Attempt, error) (time.Duration, error) {
 // now, as Deliver does, and records it as a new attempt with trigger
 // "manual" and the next attempt number of the event at that endpoint. The
 // payload comes from the store, the endpoint from Config.Endpoints. A
-// failed resend is not retried. It returns what Deliver returns, or an
+// failed resend is not retried: Config.OnExhausted is called for it with an
+// error wrapping ErrNotRetryable. It returns what Deliver returns, or an
 // error wrapping ErrNotFound when the store holds no attempt of the event.
 func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (Attempt, error) {
 	if d.cfg.Endpoints == nil {

@@ -205,9 +205,7 @@ func (r *workerRun) release(endpoint string) {
 func (d *Dispatcher) process(ctx context.Context, job Job) {
 	a := job.Attempt
 	if job.Reclaimed {
-		final := a
-		final.Status, final.Error = StatusFailure, errLeaseExpired.Error()
-		_, _ = d.settle(ctx, job, final, errLeaseExpired, d.cfg.Retry)
+		_, _ = d.settle(ctx, job, failed(a, errLeaseExpired), errLeaseExpired, d.cfg.Retry)
 		return
 	}
 	ep, err := d.cfg.Endpoints(ctx, a.EndpointID)
@@ -217,18 +215,14 @@ func (d *Dispatcher) process(ctx context.Context, job Job) {
 		return
 	case err != nil:
 		err = fmt.Errorf("endpoint lookup: %w", err)
-		final := a
-		final.Status, final.Error = StatusFailure, errorText(err)
-		_, _ = d.settle(ctx, job, final, err, d.cfg.Retry)
+		_, _ = d.settle(ctx, job, failed(a, err), err, d.cfg.Retry)
 		return
 	}
 	ep.ID = a.EndpointID
 	keys, err := ep.validate()
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrNotRetryable, err)
-		final := a
-		final.Status, final.Error = StatusFailure, errorText(err)
-		_, _ = d.settle(ctx, job, final, err, d.cfg.Retry)
+		_, _ = d.settle(ctx, job, failed(a, err), err, d.cfg.Retry)
 		return
 	}
 	if ep.URL != a.EndpointURL {
@@ -244,7 +238,8 @@ func (d *Dispatcher) process(ctx context.Context, job Job) {
 func (d *Dispatcher) cancelGone(ctx context.Context, job Job, reason error) {
 	final := job.Attempt
 	final.Status, final.Error = StatusCanceled, errorText(reason)
-	recordCtx := context.WithoutCancel(ctx)
+	recordCtx, cancel := d.recordContext(ctx)
+	defer cancel()
 	err := d.store.Complete(recordCtx, final, nil)
 	if err == nil {
 		_, err = d.store.Cancel(recordCtx, CancelRequest{EndpointID: final.EndpointID, Now: d.now()})
@@ -265,7 +260,9 @@ func (d *Dispatcher) supersede(ctx context.Context, job Job, ep Endpoint) {
 		final := a
 		final.Status = StatusCanceled
 		final.Error = "endpoint URL changed; superseded by attempt " + next.Attempt.ID
-		err = d.store.Complete(context.WithoutCancel(ctx), final, &next)
+		recordCtx, cancel := d.recordContext(ctx)
+		defer cancel()
+		err = d.store.Complete(recordCtx, final, &next)
 	}
 	if err != nil {
 		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot supersede attempt",
