@@ -104,6 +104,27 @@ func (d Dialect) claimIndexHint(table string) string {
 	return ""
 }
 
+// completeRow is one row of the VALUES that a batched completion joins
+// its table to: placeholders for complete's arguments, typed where the
+// engine cannot infer the types.
+func (d Dialect) completeRow() string {
+	if d == Postgres {
+		return "(?::smallint, ?::bytea, ?::boolean, ?::integer, ?::jsonb, ?::text, ?::timestamptz, ?::bigint, ?::varchar)"
+	}
+	return "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+}
+
+// flushers is how many group-commit transactions may run at once: one on
+// SQLite, which has one writer, and two on servers, so that one batch is
+// sent while the other runs; more split the queue into smaller batches,
+// which measured slower.
+func (d Dialect) flushers() int {
+	if d == SQLite {
+		return 1
+	}
+	return 2
+}
+
 // timeArg returns t as the dialect stores it, or NULL for the zero time:
 // Unix microseconds in SQLite, a UTC time elsewhere.
 func (d Dialect) timeArg(t time.Time) any {

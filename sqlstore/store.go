@@ -28,6 +28,13 @@ type Config struct {
 	// underscores, at most 32, starting with a letter or underscore.
 	// Defaults to DefaultTablePrefix.
 	TablePrefix string
+	// GroupCommit is how many concurrent Insert and Complete calls may
+	// share one transaction. Each call still returns only after its
+	// transaction committed, so nothing about durability changes; what is
+	// shared is the commit, which on SQLite with synchronous=FULL is a sync
+	// of the file. A lone call does not wait for others. Defaults to
+	// DefaultGroupCommit; 1 gives every call a transaction of its own.
+	GroupCommit int
 }
 
 // Store is a delivery.Store on a database/sql database. It is safe for
@@ -38,6 +45,7 @@ type Store struct {
 	dialect Dialect
 	prefix  string
 	q       queries
+	commits *committer
 }
 
 var _ delivery.Store = (*Store)(nil)
@@ -69,7 +77,17 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	if c.Dialect < SQLite || c.Dialect > MySQL {
 		return nil, fmt.Errorf("sqlstore: unknown %v", c.Dialect)
 	}
-	return &Store{db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts")}, nil
+	if c.GroupCommit < 0 {
+		return nil, fmt.Errorf("sqlstore: GroupCommit %d is negative", c.GroupCommit)
+	}
+	if c.GroupCommit == 0 {
+		c.GroupCommit = DefaultGroupCommit
+	}
+	st := &Store{
+		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts"),
+	}
+	st.commits = &committer{max: c.GroupCommit, flushers: c.Dialect.flushers(), run: st.runBatch, alone: st.writeAlone}
+	return st, nil
 }
 
 // Dialect returns the Store's dialect.
@@ -105,6 +123,27 @@ type queries struct {
 	claimSelect             string
 	claimUpdatePrefix       string
 	list                    string
+	// completeManyPrefix, completeManyRow, completeManyUpdate, insertManyRow
+	// and insertManySuffix make the statement that completes many attempts
+	// at once, where the dialect has UPDATE ... FROM ... RETURNING, and on
+	// PostgreSQL inserts new rows in the same statement.
+	completeManyPrefix, completeManyRow, completeManyUpdate string
+	insertManyPrefix, insertManyRow, insertManySuffix       string
+}
+
+// completeMany returns the statement that completes n attempts, taking
+// the arguments of n single completions in turn, and returns the completed
+// attempts' id and cancel_requested. With rows > 0 (PostgreSQL only), it
+// also inserts rows new rows, taking for each the arguments of an insert
+// row and then the ID of the attempt that must have been completed, and not
+// had its cancellation requested, for the row to be inserted, or NULL.
+func (q queries) completeMany(n, rows int) string {
+	values := q.completeManyPrefix + strings.Repeat(q.completeManyRow+", ", n-1) + q.completeManyRow
+	if rows == 0 {
+		return values + ") " + q.completeManyUpdate
+	}
+	return values + "), u AS (" + q.completeManyUpdate + ")" + q.insertManyPrefix +
+		strings.Repeat(q.insertManyRow+", ", rows-1) + q.insertManyRow + q.insertManySuffix
 }
 
 func newQueries(d Dialect, table string) queries {
@@ -126,6 +165,19 @@ func newQueries(d Dialect, table string) queries {
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
 		claimUpdatePrefix: "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE status = 2 AND id IN ",
 		list:              "SELECT " + columns + " FROM " + table,
+		// The VALUES columns are in the order of complete's arguments.
+		completeManyPrefix: "WITH v (v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id) AS (VALUES ",
+		completeManyRow:    d.completeRow(),
+		completeManyUpdate: "UPDATE " + table + " SET status = v_status, response = v_response, response_truncated = v_truncated, " +
+			"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
+			"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
+			"RETURNING id, cancel_requested",
+		insertManyPrefix: ", n (" + columns + ", payload, lease_owner, lease_until, after_id) AS (VALUES ",
+		insertManyRow: "(?::varchar, ?::varchar, ?::varchar, ?::varchar, ?::varchar, ?::smallint, ?::integer, ?::varchar, ?::bytea, " +
+			"?::boolean, ?::integer, ?::jsonb, ?::text, ?::timestamptz, ?::bigint, ?::timestamptz, ?::bytea, ?::varchar, ?::timestamptz, ?::varchar)",
+		insertManySuffix: "), i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) SELECT " + columns +
+			", payload, lease_owner, lease_until FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)) " +
+			"SELECT id, cancel_requested FROM u",
 	}
 }
 
@@ -172,6 +224,21 @@ func checkJob(j delivery.Job) error {
 		}
 	}
 	return checkResult(a)
+}
+
+// checkJobs checks jobs that are to be inserted together.
+func checkJobs(jobs []delivery.Job) error {
+	seen := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		if err := checkJob(j); err != nil {
+			return err
+		}
+		if seen[j.Attempt.ID] {
+			return fmt.Errorf("sqlstore: attempt %s: %w", j.Attempt.ID, delivery.ErrDuplicate)
+		}
+		seen[j.Attempt.ID] = true
+	}
+	return nil
 }
 
 // checkResult checks the outcome fields of an attempt.
@@ -259,16 +326,20 @@ type execer interface {
 const insertBatch = 500
 
 // Insert implements delivery.Store. Up to insertBatch jobs go in one
-// statement; more go in one transaction. Either way they are stored
-// together or not at all.
+// statement, in a transaction that concurrent writes may share (see
+// Config.GroupCommit); more go in a transaction of their own. Either way
+// they are stored together or not at all.
 func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
-	if len(jobs) <= insertBatch {
-		if len(jobs) == 0 {
-			return ctx.Err()
-		}
-		return s.insert(ctx, s.db, jobs)
+	if len(jobs) == 0 {
+		return ctx.Err()
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.InsertTx(ctx, tx, jobs...) })
+	if len(jobs) > insertBatch {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return s.InsertTx(ctx, tx, jobs...) })
+	}
+	if err := checkJobs(jobs); err != nil {
+		return err
+	}
+	return s.commits.do(ctx, &write{jobs: jobs})
 }
 
 // InsertTx is Insert inside the caller's transaction: the attempts are
@@ -280,12 +351,8 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 	if tx == nil {
 		return errors.New("sqlstore: InsertTx needs a transaction")
 	}
-	ids := make(map[string]bool, len(jobs))
-	for _, j := range jobs {
-		if ids[j.Attempt.ID] {
-			return fmt.Errorf("sqlstore: attempt %s: %w", j.Attempt.ID, delivery.ErrDuplicate)
-		}
-		ids[j.Attempt.ID] = true
+	if err := checkJobs(jobs); err != nil {
+		return err
 	}
 	for chunk := range slices.Chunk(jobs, insertBatch) {
 		if err := s.insert(ctx, tx, chunk); err != nil {
@@ -297,18 +364,13 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 
 // insert stores jobs, at most insertBatch of them, with one statement.
 func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
+	if err := checkJobs(jobs); err != nil {
+		return err
+	}
 	var b strings.Builder
 	b.WriteString(s.q.insertPrefix)
 	args := make([]any, 0, len(jobs)*19)
-	seen := make(map[string]bool, len(jobs))
 	for i, j := range jobs {
-		if err := checkJob(j); err != nil {
-			return err
-		}
-		if seen[j.Attempt.ID] {
-			return fmt.Errorf("sqlstore: attempt %s: %w", j.Attempt.ID, delivery.ErrDuplicate)
-		}
-		seen[j.Attempt.ID] = true
 		row, err := s.rowArgs(j)
 		if err != nil {
 			return err
@@ -338,8 +400,9 @@ func isUniqueViolation(err error) bool {
 		strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key value")
 }
 
-// Complete implements delivery.Store. Without next it is one conditional
-// UPDATE; with next, a transaction.
+// Complete implements delivery.Store, in a transaction that concurrent
+// writes may share (see Config.GroupCommit). Without next, and alone, it
+// is one conditional UPDATE.
 func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
 	if !final.Final() || !final.Status.Valid() {
 		return fmt.Errorf("sqlstore: cannot complete attempt %s as %v", final.ID, final.Status)
@@ -353,30 +416,18 @@ func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *deli
 	}
 	args := []any{final.Status, []byte(final.Response), final.ResponseTruncated, final.ResponseStatusCode,
 		headers, final.Error, s.dialect.timeArg(final.AttemptedAt), int64(final.Duration), final.ID}
-	if next == nil {
-		return retryDeadlocks(ctx, func() error { return s.complete(ctx, s.db, final.ID, args) })
-	}
-	if err := checkJob(*next); err != nil {
-		return err
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.complete(ctx, tx, final.ID, args); err != nil {
+	if next != nil {
+		if err := checkJob(*next); err != nil {
 			return err
 		}
-		var canceled bool
-		if err := tx.QueryRowContext(ctx, s.q.cancelRequested, final.ID).Scan(&canceled); err != nil {
-			return fmt.Errorf("sqlstore: complete %s: %w", final.ID, err)
-		}
-		if canceled {
-			return nil
-		}
-		return s.insert(ctx, tx, []delivery.Job{*next})
-	})
+	}
+	return s.commits.do(ctx, &write{id: final.ID, args: args, next: next})
 }
 
 // querier runs statements and queries on a *sql.DB or a *sql.Tx.
 type querier interface {
 	execer
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
@@ -389,9 +440,17 @@ func (s *Store) complete(ctx context.Context, db querier, id string, args []any)
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
+	return s.notCompleted(ctx, db, id)
+}
+
+// notCompleted tells why a conditional UPDATE did not complete attempt id:
+// an error wrapping delivery.ErrNotFound when it did not exist (or, read
+// after the UPDATE, is pending because it was inserted since), and one
+// wrapping delivery.ErrNotPending when it was final.
+func (s *Store) notCompleted(ctx context.Context, db querier, id string) error {
 	var status delivery.Status
 	switch err := db.QueryRowContext(ctx, s.q.status, id).Scan(&status); {
-	case errors.Is(err, sql.ErrNoRows):
+	case errors.Is(err, sql.ErrNoRows), err == nil && status == delivery.StatusPending:
 		return fmt.Errorf("sqlstore: attempt %s: %w", id, delivery.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("sqlstore: complete %s: %w", id, err)

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +54,19 @@ func main() {
 	backlog := flag.Int("backlog", 20000, "deliveries in the drain backlog (0 skips the drain)")
 	pg := flag.String("postgres", os.Getenv("DELIVERY_TEST_POSTGRES_DSN"), "PostgreSQL DSN (empty skips it)")
 	my := flag.String("mysql", os.Getenv("DELIVERY_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (empty skips it)")
+	only := flag.String("stores", "", "comma-separated stores to measure (default: all that are configured)")
+	cpuProfile := flag.String("cpuprofile", "", "write the sending process's CPU profile to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	switch {
 	case *receiverMode:
@@ -61,9 +74,10 @@ func main() {
 	case *drainMode:
 		err = drainWorker(*pg, *prefix, flag.Arg(0))
 	default:
-		err = run(*n, *reps, *concs, *backlog, *pg, *my)
+		err = run(*n, *reps, *concs, *backlog, *pg, *my, *only)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }
@@ -184,7 +198,7 @@ type scenario struct {
 	store func() (delivery.Store, func(), error)
 }
 
-func run(n, reps int, concs string, backlog int, pgDSN, myDSN string) error {
+func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) error {
 	base, stopReceiver, err := startReceiver()
 	if err != nil {
 		return err
@@ -222,6 +236,9 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN string) error {
 		}})
 	}
 
+	if only != "" {
+		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return !slices.Contains(strings.Split(only, ","), s.name) })
+	}
 	fmt.Printf("\nDeliver of a 1 KiB payload vs a bare keep-alive POST; median of %d runs of %d deliveries\n\n", reps, n)
 	fmt.Printf("%-10s %4s %10s %7s %10s %10s %8s %9s\n", "path", "c", "per sec", "ratio", "p50", "p99", "allocs", "bytes")
 	for _, cs := range strings.Split(concs, ",") {

@@ -1,0 +1,368 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/webhookkit/delivery"
+)
+
+// DefaultGroupCommit is how many writes share one transaction at most,
+// unless Config.GroupCommit says otherwise.
+const DefaultGroupCommit = 128
+
+// write is one Insert or Complete waiting for its transaction.
+type write struct {
+	// jobs are an Insert's checked jobs.
+	jobs []delivery.Job
+	// id and args are a Complete's attempt and its UPDATE's arguments;
+	// next is its checked retry, or nil.
+	id   string
+	args []any
+	next *delivery.Job
+
+	ctx context.Context
+	// taken is set, under committer.mu, once a transaction holds the write.
+	taken bool
+	// err is the write's outcome, and alone asks its caller to run it in a
+	// transaction of its own because the shared one failed; both are set
+	// before done is closed.
+	err   error
+	alone bool
+	done  chan struct{}
+}
+
+// committer makes concurrent writes share transactions (group commit):
+// every write waits in a queue, and up to flushers goroutines each take up
+// to max queued writes, run them in one transaction and commit it, while
+// the next writes queue up. A write returns only after its transaction
+// committed, so it is as durable as it would be alone; what is saved is a
+// commit (on SQLite, a sync of the file) per write. A lone write waits for
+// no timer: it is committed as soon as a flusher is free.
+type committer struct {
+	max      int
+	flushers int
+	// run runs a batch of writes atomically: it sets each write's err,
+	// or returns an error when nothing of the batch was stored. alone runs
+	// one write in a transaction of its own.
+	run   func(ctx context.Context, batch []*write) error
+	alone func(ctx context.Context, w *write) error
+	// onBatch, when set (by tests), is told the size of every batch.
+	onBatch func(n int)
+
+	mu      sync.Mutex
+	queue   []*write
+	running int
+}
+
+// do runs w in a transaction shared with other writes, and returns its
+// outcome once that transaction committed. When the shared transaction
+// fails, w runs again in a transaction of its own, so that one bad write
+// never fails the others and each caller gets the error of its own write.
+// When ctx ends while the write is queued, it is dropped and ctx's error
+// returned; when it ends while the write's transaction runs, ctx's error
+// is returned and the write may or may not commit, as with any write
+// whose context ends.
+func (c *committer) do(ctx context.Context, w *write) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.max <= 1 {
+		return c.alone(ctx, w)
+	}
+	c.mu.Lock()
+	if len(c.queue) == 0 && c.running < c.flushers {
+		// Nothing to share a transaction with: run alone, as a flusher, so
+		// that writes arriving meanwhile queue up for one transaction.
+		c.running++
+		c.mu.Unlock()
+		err := c.alone(ctx, w)
+		c.mu.Lock()
+		c.running--
+		c.startFlusher()
+		c.mu.Unlock()
+		return err
+	}
+	w.ctx, w.done = ctx, make(chan struct{})
+	c.queue = append(c.queue, w)
+	c.startFlusher()
+	c.mu.Unlock()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !w.taken {
+			c.queue = slices.DeleteFunc(c.queue, func(q *write) bool { return q == w })
+		}
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+	if w.alone {
+		return c.alone(ctx, w)
+	}
+	return w.err
+}
+
+// startFlusher starts a flusher if writes are queued and fewer than
+// c.flushers run. The caller holds c.mu.
+func (c *committer) startFlusher() {
+	if len(c.queue) > 0 && c.running < c.flushers {
+		c.running++
+		go c.flush()
+	}
+}
+
+// flush commits queued writes until the queue is empty.
+func (c *committer) flush() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.running--
+			c.mu.Unlock()
+			return
+		}
+		n := min(len(c.queue), c.max)
+		batch := slices.Clone(c.queue[:n])
+		c.queue = slices.Delete(c.queue, 0, n)
+		for _, w := range batch {
+			w.taken = true
+		}
+		c.mu.Unlock()
+		c.commit(batch)
+	}
+}
+
+// commit runs batch in one transaction and tells each write its outcome.
+func (c *committer) commit(batch []*write) {
+	if c.onBatch != nil {
+		c.onBatch(len(batch))
+	}
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	err := c.run(ctx, batch)
+	for _, w := range batch {
+		if err != nil {
+			// Nothing of the batch committed. A write that ran alone has its
+			// own error, unless the engine broke a deadlock; the others run
+			// again, each alone.
+			w.err, w.alone = err, len(batch) > 1 || isDeadlock(err)
+		}
+		close(w.done)
+	}
+}
+
+// batchContext returns the context a batch runs in: it ends at the latest
+// deadline of the batch's writes, or never when one of them has none, so
+// that the batch outlives no write that waits for it.
+func batchContext(batch []*write) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, w := range batch {
+		d, ok := w.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.Background())
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(context.Background(), latest)
+}
+
+// soft reports whether err is a write's outcome that leaves its
+// transaction usable: the attempt to complete was missing or not pending.
+func soft(err error) bool {
+	return errors.Is(err, delivery.ErrNotFound) || errors.Is(err, delivery.ErrNotPending)
+}
+
+// runWrite runs one write's statements on q, a transaction when the write
+// is a Complete with a retry.
+func (s *Store) runWrite(ctx context.Context, q querier, w *write) error {
+	if w.jobs != nil {
+		return s.insert(ctx, q, w.jobs)
+	}
+	if err := s.complete(ctx, q, w.id, w.args); err != nil || w.next == nil {
+		return err
+	}
+	var canceled bool
+	if err := q.QueryRowContext(ctx, s.q.cancelRequested, w.id).Scan(&canceled); err != nil {
+		return fmt.Errorf("sqlstore: complete %s: %w", w.id, err)
+	}
+	if canceled {
+		return nil
+	}
+	return s.insert(ctx, q, []delivery.Job{*w.next})
+}
+
+// writeAlone runs w in a transaction of its own: a single statement
+// where it has one.
+func (s *Store) writeAlone(ctx context.Context, w *write) error {
+	if w.jobs != nil {
+		return s.runWrite(ctx, s.db, w)
+	}
+	if w.next == nil {
+		return retryDeadlocks(ctx, func() error { return s.runWrite(ctx, s.db, w) })
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.runWrite(ctx, tx, w) })
+}
+
+// runBatch runs batch atomically. On PostgreSQL it is one statement; on
+// SQLite, one transaction with one UPDATE for all completions and one
+// INSERT for all new rows; on MySQL, which has no UPDATE ... RETURNING,
+// one transaction in which each write runs its own statements.
+func (s *Store) runBatch(ctx context.Context, batch []*write) error {
+	if s.dialect == Postgres {
+		return s.runBatchStatement(ctx, batch)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	if err := s.runBatchTx(ctx, tx, batch); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// runBatchTx runs batch in tx, on SQLite or MySQL.
+func (s *Store) runBatchTx(ctx context.Context, tx *sql.Tx, batch []*write) error {
+	if s.dialect == MySQL {
+		for _, w := range batch {
+			if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
+				return w.err
+			}
+		}
+		return nil
+	}
+	completes, args := batchCompletions(batch)
+	done := map[string]bool{}
+	if len(completes) > 0 {
+		var err error
+		if done, err = s.completed(ctx, tx, s.dialect.rebind(s.q.completeMany(len(completes), 0)), args); err != nil {
+			return err
+		}
+	}
+	var jobs []delivery.Job
+	for _, w := range batch {
+		if w.jobs != nil {
+			jobs = append(jobs, w.jobs...)
+			continue
+		}
+		canceled, ok := done[w.id]
+		if !ok {
+			if w.err = s.notCompleted(ctx, tx, w.id); !soft(w.err) {
+				return w.err
+			}
+			continue
+		}
+		if w.next != nil && !canceled {
+			jobs = append(jobs, *w.next)
+		}
+	}
+	for chunk := range slices.Chunk(jobs, insertBatch) {
+		if err := s.insert(ctx, tx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchCompletions returns the Completes of batch and their arguments.
+func batchCompletions(batch []*write) ([]*write, []any) {
+	var completes []*write
+	var args []any
+	for _, w := range batch {
+		if w.jobs == nil {
+			completes = append(completes, w)
+			args = append(args, w.args...)
+		}
+	}
+	return completes, args
+}
+
+// runBatchStatement runs batch on PostgreSQL as one statement, so that it
+// costs one round trip: data-modifying WITH clauses complete the attempts
+// and insert the new rows, retries only for attempts that were completed
+// and whose cancellation was not requested.
+func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
+	completes, args := batchCompletions(batch)
+	var inserts []any
+	var jobs []delivery.Job
+	for _, w := range batch {
+		var after any
+		switch {
+		case w.jobs != nil:
+			jobs = append(jobs, w.jobs...)
+		case w.next != nil:
+			jobs, after = append(jobs, *w.next), w.id
+		default:
+			continue
+		}
+		for _, j := range jobs[len(jobs)-max(len(w.jobs), 1):] {
+			row, err := s.rowArgs(j)
+			if err != nil {
+				return err
+			}
+			inserts = append(append(inserts, row...), after)
+		}
+	}
+	switch {
+	case len(jobs) > insertBatch:
+		// More rows than one statement takes: a transaction does it.
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			for _, w := range batch {
+				if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
+					return w.err
+				}
+			}
+			return nil
+		})
+	case len(completes) == 0:
+		return s.insert(ctx, s.db, jobs)
+	}
+	done, err := s.completed(ctx, s.db, s.dialect.rebind(s.q.completeMany(len(completes), len(jobs))), append(args, inserts...))
+	if err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+		}
+		return err
+	}
+	// The batch is stored; a write's own outcome is all that is left.
+	for _, w := range completes {
+		if _, ok := done[w.id]; !ok {
+			w.err = s.notCompleted(ctx, s.db, w.id)
+		}
+	}
+	return nil
+}
+
+// completed runs a batched completion, query with args, and returns the
+// IDs of the completed attempts, each with its cancel_requested.
+func (s *Store) completed(ctx context.Context, q querier, query string, args []any) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: complete: %w", err)
+	}
+	defer rows.Close()
+	done := make(map[string]bool)
+	for rows.Next() {
+		var id string
+		var canceled bool
+		if err := rows.Scan(&id, &canceled); err != nil {
+			return nil, fmt.Errorf("sqlstore: complete: %w", err)
+		}
+		done[id] = canceled
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: complete: %w", err)
+	}
+	return done, nil
+}

@@ -1,0 +1,161 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+// TestGroupCommit sends a burst of concurrent writes, some of which must
+// fail, and checks that every caller gets the outcome its write would have
+// had alone, and that the database holds exactly the writes that
+// succeeded: with transactions shared (the default) and with one a write.
+func TestGroupCommit(t *testing.T) {
+	for _, e := range engines(t) {
+		for _, groupCommit := range []int{0, 1} {
+			t.Run(fmt.Sprintf("%s/GroupCommit=%d", e.name, groupCommit), func(t *testing.T) {
+				db := e.open(t)
+				db.SetMaxOpenConns(16)
+				db.SetMaxIdleConns(16)
+				s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: groupCommit})
+				require.NoError(t, err)
+				require.NoError(t, s.Migrate(context.Background()))
+				dropTables(t, db, s)
+				var batched, largest atomic.Int64
+				sqlstore.OnBatch(s, func(n int) {
+					batched.Add(int64(n))
+					for m := largest.Load(); int64(n) > m && !largest.CompareAndSwap(m, int64(n)); m = largest.Load() {
+					}
+				})
+				burst(t, s)
+				if groupCommit == 0 {
+					require.Greater(t, largest.Load(), int64(1), "no two writes shared a transaction")
+				} else {
+					require.Zero(t, batched.Load(), "GroupCommit=1 still batched writes")
+				}
+			})
+		}
+	}
+}
+
+// burst runs the writes of TestGroupCommit against s, several rounds.
+func burst(t *testing.T, s *sqlstore.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	job := func(id string) delivery.Job {
+		return delivery.Job{Attempt: delivery.Attempt{ID: id, EventID: "evt_" + id, EndpointID: "ep_1", EndpointURL: "https://example.com/",
+			Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now},
+			Payload: []byte(`{"id":"` + id + `"}`), Lease: delivery.Lease{Owner: "w1", Until: now.Add(time.Hour)}}
+	}
+	final := func(id string, st delivery.Status) delivery.Attempt {
+		a := job(id).Attempt
+		a.Status, a.AttemptedAt, a.ResponseStatusCode = st, now, 500
+		if st == delivery.StatusSuccess {
+			a.ResponseStatusCode = 204
+		}
+		return a
+	}
+	retry := func(id string) *delivery.Job {
+		j := job(id + "r")
+		j.Attempt.Trigger, j.Attempt.AttemptNumber, j.Lease = delivery.TriggerRetry, 2, delivery.Lease{}
+		return &j
+	}
+	for round := range 3 {
+		id := func(kind string, i int) string { return fmt.Sprintf("%d%s%03d", round, kind, i) }
+		// Set up: pending attempts to complete, attempts already final,
+		// and attempts whose event was canceled while they were leased.
+		var setup []delivery.Job
+		for i := range 20 {
+			setup = append(setup, job(id("ok", i)), job(id("fail", i)), job(id("final", i)), job(id("canc", i)))
+		}
+		require.NoError(t, s.Insert(ctx, setup...))
+		for i := range 20 {
+			require.NoError(t, s.Complete(ctx, final(id("final", i), delivery.StatusSuccess), nil))
+			_, err := s.Cancel(ctx, delivery.CancelRequest{EventID: "evt_" + id("canc", i), Now: now})
+			require.NoError(t, err)
+		}
+
+		type call struct {
+			name string
+			do   func() error
+			want error
+		}
+		var calls []call
+		for i := range 20 {
+			calls = append(calls,
+				call{"complete " + id("ok", i), func() error { return s.Complete(ctx, final(id("ok", i), delivery.StatusSuccess), nil) }, nil},
+				call{"retry " + id("fail", i), func() error {
+					return s.Complete(ctx, final(id("fail", i), delivery.StatusFailure), retry(id("fail", i)))
+				}, nil},
+				call{"complete canceled " + id("canc", i), func() error {
+					return s.Complete(ctx, final(id("canc", i), delivery.StatusFailure), retry(id("canc", i)))
+				}, nil},
+				call{"complete final " + id("final", i), func() error {
+					return s.Complete(ctx, final(id("final", i), delivery.StatusFailure), retry(id("final", i)))
+				}, delivery.ErrNotPending},
+				call{"complete missing " + id("none", i), func() error { return s.Complete(ctx, final(id("none", i), delivery.StatusSuccess), nil) }, delivery.ErrNotFound},
+				call{"insert " + id("new", i), func() error { return s.Insert(ctx, job(id("new", i))) }, nil},
+			)
+		}
+		// A duplicate fails its whole batch, so that the others run alone:
+		// the batches first, then the fallback.
+		var fallback []call
+		for i := range 20 {
+			fallback = append(fallback,
+				call{"insert " + id("more", i), func() error { return s.Insert(ctx, job(id("more", i))) }, nil},
+				call{"insert duplicate " + id("ok", i), func() error { return s.Insert(ctx, job(id("ok", i))) }, delivery.ErrDuplicate},
+			)
+		}
+		for _, calls := range [][]call{calls, fallback} {
+			start := make(chan struct{})
+			errs := make([]error, len(calls))
+			var wg sync.WaitGroup
+			for i, c := range calls {
+				wg.Go(func() {
+					<-start
+					errs[i] = c.do()
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, c := range calls {
+				if c.want == nil {
+					require.NoError(t, errs[i], c.name)
+				} else {
+					require.ErrorIs(t, errs[i], c.want, c.name)
+				}
+			}
+		}
+
+		for i := range 20 {
+			for _, check := range []struct {
+				id   string
+				want delivery.Status
+			}{
+				{id("ok", i), delivery.StatusSuccess},
+				{id("fail", i), delivery.StatusFailure},
+				{id("fail", i) + "r", delivery.StatusPending},
+				{id("canc", i), delivery.StatusFailure},
+				{id("final", i), delivery.StatusSuccess},
+				{id("new", i), delivery.StatusPending},
+				{id("more", i), delivery.StatusPending},
+			} {
+				a, err := s.Get(ctx, check.id)
+				require.NoError(t, err, check.id)
+				require.Equal(t, check.want, a.Status, check.id)
+			}
+			for _, missing := range []string{id("canc", i) + "r", id("final", i) + "r", id("none", i)} {
+				_, err := s.Get(ctx, missing)
+				require.ErrorIs(t, err, delivery.ErrNotFound, missing)
+			}
+		}
+	}
+}
