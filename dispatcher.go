@@ -413,12 +413,16 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 	}
 	a.AttemptedAt = d.now()
 	ts := strconv.FormatInt(a.AttemptedAt.Unix(), 10)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", d.cfg.UserAgent)
-	req.Header.Set(HeaderID, a.EventID)
-	req.Header.Set(HeaderTimestamp, ts)
+	// The names are in canonical form already; one backing array holds
+	// the values.
+	values := [...]string{"application/json", d.cfg.UserAgent, a.EventID, ts, ""}
+	req.Header["Content-Type"] = values[0:1:1]
+	req.Header["User-Agent"] = values[1:2:2]
+	req.Header["Webhook-Id"] = values[2:3:3]
+	req.Header["Webhook-Timestamp"] = values[3:4:4]
 	if len(keys) > 0 {
-		req.Header.Set(HeaderSignature, signature(keys, a.EventID, ts, job.Payload))
+		values[4] = signature(keys, a.EventID, ts, job.Payload)
+		req.Header["Webhook-Signature"] = values[4:5:5]
 	}
 
 	start := time.Now()
@@ -451,6 +455,9 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 // the body was longer than limit.
 func readBody(body io.ReadCloser, limit int) (data []byte, truncated bool, err error) {
 	defer body.Close()
+	if body == http.NoBody {
+		return nil, false, nil
+	}
 	data, err = io.ReadAll(io.LimitReader(body, int64(limit)+1))
 	if err != nil {
 		return data, false, err

@@ -81,24 +81,27 @@ func Sign(secrets []string, id string, timestamp time.Time, payload []byte) (str
 }
 
 func signature(keys [][]byte, id, timestamp string, payload []byte) string {
-	var b strings.Builder
+	// "v1," and 44 base64 characters a key, and the spaces between.
+	b := make([]byte, 0, len(keys)*48)
+	var sum [sha256.Size]byte
 	for i, key := range keys {
 		if i > 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
-		b.WriteString("v1,")
-		b.WriteString(base64.StdEncoding.EncodeToString(mac(key, id, timestamp, payload)))
+		b = append(b, "v1,"...)
+		b = base64.StdEncoding.AppendEncode(b, mac(sum[:0], key, id, timestamp, payload))
 	}
-	return b.String()
+	return string(b)
 }
 
-// mac computes HMAC-SHA256(key, id + "." + timestamp + "." + payload).
-func mac(key []byte, id, timestamp string, payload []byte) []byte {
+// mac appends HMAC-SHA256(key, id + "." + timestamp + "." + payload) to
+// dst.
+func mac(dst, key []byte, id, timestamp string, payload []byte) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(id))
 	h.Write([]byte{'.'})
 	h.Write([]byte(timestamp))
 	h.Write([]byte{'.'})
 	h.Write(payload)
-	return h.Sum(nil)
+	return h.Sum(dst)
 }

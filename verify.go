@@ -94,7 +94,7 @@ func (v *Verifier) Verify(header http.Header, payload []byte) error {
 	}
 	want := make([][]byte, len(v.keys))
 	for i, key := range v.keys {
-		want[i] = mac(key, id, ts, payload)
+		want[i] = mac(nil, key, id, ts, payload)
 	}
 	matched := false
 	for sig := range strings.FieldsSeq(sigs) {

@@ -72,7 +72,10 @@ func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
 
 // checkNew checks that jobs may be inserted. The caller holds s.mu.
 func (s *Store) checkNew(jobs ...delivery.Job) error {
-	seen := make(map[string]bool, len(jobs))
+	var seen map[string]bool
+	if len(jobs) > 1 {
+		seen = make(map[string]bool, len(jobs))
+	}
 	for _, j := range jobs {
 		a := j.Attempt
 		if a.ID == "" {
@@ -84,7 +87,9 @@ func (s *Store) checkNew(jobs ...delivery.Job) error {
 		if s.rows[a.ID] != nil || seen[a.ID] {
 			return fmt.Errorf("memstore: attempt %s: %w", a.ID, delivery.ErrDuplicate)
 		}
-		seen[a.ID] = true
+		if seen != nil {
+			seen[a.ID] = true
+		}
 	}
 	return nil
 }

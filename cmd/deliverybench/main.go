@@ -33,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
@@ -136,6 +137,16 @@ type result struct {
 	perSec           float64
 	p50, p99         time.Duration
 	allocs, bytesPer float64
+	// cpu is the sending process's CPU time (user and system) per call:
+	// steadier than throughput on a shared machine.
+	cpu time.Duration
+}
+
+// processCPU returns the CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // measure runs n calls of op over c goroutines.
@@ -146,6 +157,7 @@ func measure(n, c int, op func(i int) error) (result, error) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
+	cpuBefore := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range c {
@@ -165,6 +177,7 @@ func measure(n, c int, op func(i int) error) (result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpuBefore
 	runtime.ReadMemStats(&after)
 	if err, _ := firstErr.Load().(error); err != nil {
 		return result{}, err
@@ -176,6 +189,7 @@ func measure(n, c int, op func(i int) error) (result, error) {
 		p99:      lat[n*99/100],
 		allocs:   float64(after.Mallocs-before.Mallocs) / float64(n),
 		bytesPer: float64(after.TotalAlloc-before.TotalAlloc) / float64(n),
+		cpu:      cpu / time.Duration(n),
 	}, nil
 }
 
@@ -240,7 +254,7 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) erro
 		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return !slices.Contains(strings.Split(only, ","), s.name) })
 	}
 	fmt.Printf("\nDeliver of a 1 KiB payload vs a bare keep-alive POST; median of %d runs of %d deliveries\n\n", reps, n)
-	fmt.Printf("%-10s %4s %10s %7s %10s %10s %8s %9s\n", "path", "c", "per sec", "ratio", "p50", "p99", "allocs", "bytes")
+	fmt.Printf("%-10s %4s %10s %7s %10s %10s %8s %9s %8s\n", "path", "c", "per sec", "ratio", "p50", "p99", "allocs", "bytes", "cpu")
 	for _, cs := range strings.Split(concs, ",") {
 		c, err := strconv.Atoi(cs)
 		if err != nil {
@@ -303,8 +317,8 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) erro
 var secret = delivery.NewSecret()
 
 func printRow(name string, c int, r, baseline result) {
-	fmt.Printf("%-10s %4d %10.0f %6.2fx %10v %10v %8.0f %9.0f\n", name, c, r.perSec, r.perSec/baseline.perSec,
-		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.allocs, r.bytesPer)
+	fmt.Printf("%-10s %4d %10.0f %6.2fx %10v %10v %8.0f %9.0f %8v\n", name, c, r.perSec, r.perSec/baseline.perSec,
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.allocs, r.bytesPer, r.cpu.Round(100*time.Nanosecond))
 }
 
 // printed holds the servers whose version was printed.
