@@ -51,7 +51,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{"claim due pending", s.q.claimSelect, []any{now, now, 100}, table + "_due"},
+		{"claim due pending", s.q.claim, []any{"owner", now, now, now, 100}, table + "_due"},
 		{"get", s.q.get, []any{"00000000000000000000012345"}, table + "_pkey"},
 		{"event payload", s.q.event, []any{"evt_42"}, table + "_event"},
 	}

@@ -122,7 +122,10 @@ type queries struct {
 	release                 string
 	claimSelect             string
 	claimUpdatePrefix       string
-	list                    string
+	// claim, on PostgreSQL, selects and leases due attempts in one
+	// statement.
+	claim string
+	list  string
 	// completeManyPrefix, completeManyRow, completeManyUpdate, insertManyRow
 	// and insertManySuffix make the statement that completes many attempts
 	// at once, where the dialect has UPDATE ... FROM ... RETURNING, and on
@@ -164,7 +167,10 @@ func newQueries(d Dialect, table string) queries {
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
 		claimUpdatePrefix: "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE status = 2 AND id IN ",
-		list:              "SELECT " + columns + " FROM " + table,
+		claim: r("UPDATE " + table + " SET lease_owner = ?, lease_until = ? FROM (SELECT id AS c_id, lease_owner AS c_owner FROM " + table +
+			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
+			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, c_owner"),
+		list: "SELECT " + columns + " FROM " + table,
 		// The VALUES columns are in the order of complete's arguments.
 		completeManyPrefix: "WITH v (v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id) AS (VALUES ",
 		completeManyRow:    d.completeRow(),
@@ -503,7 +509,8 @@ func isDeadlock(err error) bool {
 
 // Claim implements delivery.Store. On PostgreSQL and MySQL it selects with
 // FOR UPDATE SKIP LOCKED, so that concurrent claims from any number of
-// processes never take the same attempt.
+// processes never take the same attempt; on PostgreSQL the selection and
+// the lease are one statement.
 func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
 	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
 		return nil, errors.New("sqlstore: claim needs an owner, a positive limit, and Until after Now")
@@ -511,47 +518,67 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	if err := checkText("lease owner", req.Owner, maxNameChars); err != nil {
 		return nil, err
 	}
+	now, until := s.dialect.timeArg(req.Now), s.dialect.timeArg(req.Until)
 	var jobs []delivery.Job
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := s.dialect.timeArg(req.Now)
-		rows, err := tx.QueryContext(ctx, s.q.claimSelect, now, now, req.Limit)
-		if err != nil {
-			return fmt.Errorf("sqlstore: claim: %w", err)
-		}
-		jobs = jobs[:0]
-		for rows.Next() {
-			var j delivery.Job
-			var owner sql.NullString
-			j.Attempt, err = scanAttempt(rows, &j.Payload, &owner)
-			if err != nil {
-				_ = rows.Close()
+	var err error
+	if s.dialect == Postgres {
+		err = retryDeadlocks(ctx, func() error {
+			jobs, err = s.claimed(ctx, s.db, req, s.q.claim, req.Owner, until, now, now, req.Limit)
+			return err
+		})
+		// RETURNING keeps no order: give the jobs the claim's.
+		slices.SortFunc(jobs, func(a, b delivery.Job) int {
+			if c := a.Attempt.ScheduledAt.Compare(b.Attempt.ScheduledAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Attempt.ID, b.Attempt.ID)
+		})
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if jobs, err = s.claimed(ctx, tx, req, s.q.claimSelect, now, now, req.Limit); err != nil || len(jobs) == 0 {
+				return err
+			}
+			args := []any{req.Owner, until}
+			for _, j := range jobs {
+				args = append(args, j.Attempt.ID)
+			}
+			query := s.dialect.rebind(s.q.claimUpdatePrefix + "(" + strings.Repeat("?, ", len(jobs)-1) + "?)")
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 				return fmt.Errorf("sqlstore: claim: %w", err)
 			}
-			j.Reclaimed = owner.Valid
-			j.Lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
-			jobs = append(jobs, j)
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("sqlstore: claim: %w", err)
-		}
-		if len(jobs) == 0 {
 			return nil
-		}
-		args := []any{req.Owner, s.dialect.timeArg(req.Until)}
-		for _, j := range jobs {
-			args = append(args, j.Attempt.ID)
-		}
-		query := s.dialect.rebind(s.q.claimUpdatePrefix + "(" + strings.Repeat("?, ", len(jobs)-1) + "?)")
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return fmt.Errorf("sqlstore: claim: %w", err)
-		}
-		return nil
-	})
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
 	if jobs == nil {
 		jobs = []delivery.Job{}
+	}
+	return jobs, nil
+}
+
+// claimed runs query, which returns attempts with their payload and
+// previous lease owner, and returns them as jobs leased as req asks.
+func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimRequest, query string, args ...any) ([]delivery.Job, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	defer rows.Close()
+	var jobs []delivery.Job
+	for rows.Next() {
+		var j delivery.Job
+		var owner sql.NullString
+		if j.Attempt, err = scanAttempt(rows, &j.Payload, &owner); err != nil {
+			return nil, fmt.Errorf("sqlstore: claim: %w", err)
+		}
+		j.Reclaimed = owner.Valid
+		j.Lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: claim: %w", err)
 	}
 	return jobs, nil
 }

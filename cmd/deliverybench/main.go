@@ -47,7 +47,9 @@ import (
 
 func main() {
 	receiverMode := flag.Bool("receiver", false, "run as the receiver process: serve on 127.0.0.1 and print the address")
-	drainMode := flag.Bool("drain-worker", false, "run as a drain worker process on -postgres until no attempt is pending")
+	drainMode := flag.Bool("drain-worker", false, "run as a drain worker process on -driver and -dsn until no attempt is pending")
+	driver := flag.String("driver", "", "the drain worker's database driver")
+	dsn := flag.String("dsn", "", "the drain worker's database")
 	prefix := flag.String("prefix", "bench_", "table prefix for the drain worker")
 	n := flag.Int("n", 2000, "deliveries per measurement")
 	reps := flag.Int("reps", 3, "repetitions; the median is reported")
@@ -73,7 +75,7 @@ func main() {
 	case *receiverMode:
 		err = serveReceiver()
 	case *drainMode:
-		err = drainWorker(*pg, *prefix, flag.Arg(0))
+		err = drainWorker(*driver, *dsn, *prefix, flag.Arg(0))
 	default:
 		err = run(*n, *reps, *concs, *backlog, *pg, *my, *only)
 	}
@@ -240,11 +242,10 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) erro
 			continue
 		}
 		scenarios = append(scenarios, scenario{s.name, func() (delivery.Store, func(), error) {
-			db, err := sql.Open(s.driver, s.dsn)
+			db, err := openDB(s.driver, s.dsn)
 			if err != nil {
 				return nil, nil, err
 			}
-			db.SetMaxIdleConns(128)
 			printVersion(s.name, db)
 			return migrated(db, fmt.Sprintf("bench%d_", time.Now().UnixNano()%1e9), true)
 		}})
@@ -375,77 +376,81 @@ func fill(s *sqlstore.Store, base string, n int) error {
 	return nil
 }
 
-// drains measures the worker emptying a backlog: SQLite and PostgreSQL
-// with one process, and PostgreSQL with three.
+// drains measures worker processes emptying a backlog: SQLite with one
+// process, PostgreSQL with one and three.
 func drains(dir, base string, backlog int, pgDSN string) error {
-	fmt.Printf("Worker draining a backlog of %d deliveries (16 workers a process)\n\n", backlog)
-	fmt.Printf("%-10s %9s %10s %12s\n", "store", "processes", "per sec", "peak heap MB")
-	db, err := sqlstore.OpenSQLite(filepath.Join(dir, "drain.db"))
-	if err != nil {
-		return err
+	fmt.Printf("Worker processes draining a backlog of %d deliveries (16 workers a process)\n\n", backlog)
+	fmt.Printf("%-10s %9s %10s %14s %14s\n", "store", "processes", "per sec", "peak heap MB", "peak RSS MB")
+	type drainRun struct {
+		name, driver, dsn string
+		procs             int
 	}
-	st, done, err := migrated(db, "bench_", false)
-	if err != nil {
-		return err
+	runs := []drainRun{{"sqlite", "sqlite", filepath.Join(dir, "drain.db"), 1}}
+	if pgDSN != "" {
+		runs = append(runs, drainRun{"postgres", "pgx", pgDSN, 1}, drainRun{"postgres", "pgx", pgDSN, 3})
 	}
-	if err := drainInProcess("sqlite", st.(*sqlstore.Store), base, backlog); err != nil {
-		return err
-	}
-	done()
-	if pgDSN == "" {
-		return nil
-	}
-	for _, procs := range []int{1, 3} {
-		db, err := sql.Open("pgx", pgDSN)
+	for _, r := range runs {
+		db, err := openDB(r.driver, r.dsn)
 		if err != nil {
 			return err
 		}
 		prefix := fmt.Sprintf("drain%d_", time.Now().UnixNano()%1e9)
-		st, done, err := migrated(db, prefix, true)
+		st, done, err := migrated(db, prefix, r.driver != "sqlite")
 		if err != nil {
 			return err
 		}
-		s := st.(*sqlstore.Store)
-		if err := fill(s, base, backlog); err != nil {
+		if err := fill(st.(*sqlstore.Store), base, backlog); err != nil {
 			return err
+		}
+		if r.driver == "sqlite" {
+			_ = db.Close() // the worker process has the file to itself
 		}
 		start := time.Now()
 		var cmds []*exec.Cmd
-		for range procs {
+		var outs []*bytes.Buffer
+		for range r.procs {
 			// #nosec G204 G702 -- the program runs its own binary as worker processes, with the operator's flags.
-			cmd := exec.Command(os.Args[0], "-drain-worker", "-postgres", pgDSN, "-prefix", prefix, base)
-			cmd.Stderr = os.Stderr
+			cmd := exec.Command(os.Args[0], "-drain-worker", "-driver", r.driver, "-dsn", r.dsn, "-prefix", prefix, base)
+			out := new(bytes.Buffer)
+			cmd.Stdout, cmd.Stderr = out, os.Stderr
 			if err := cmd.Start(); err != nil {
 				return err
 			}
-			cmds = append(cmds, cmd)
+			cmds, outs = append(cmds, cmd), append(outs, out)
 		}
-		for _, cmd := range cmds {
+		var heap, rss int64
+		for i, cmd := range cmds {
 			if err := cmd.Wait(); err != nil {
 				return err
 			}
+			h, _ := strconv.ParseInt(strings.TrimSpace(outs[i].String()), 10, 64)
+			heap = max(heap, h)
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				rss = max(rss, ru.Maxrss*1024)
+			}
 		}
-		fmt.Printf("%-10s %9d %10.0f %12s\n", "postgres", procs, float64(backlog)/time.Since(start).Seconds(), "(separate)")
+		fmt.Printf("%-10s %9d %10.0f %14.1f %14.1f\n", r.name, r.procs, float64(backlog)/time.Since(start).Seconds(),
+			float64(heap)/(1<<20), float64(rss)/(1<<20))
+		if r.driver == "sqlite" {
+			continue
+		}
 		done()
 	}
 	return nil
 }
 
-// drainInProcess fills s and times one in-process worker emptying it.
-func drainInProcess(name string, s *sqlstore.Store, base string, backlog int) error {
-	if err := fill(s, base, backlog); err != nil {
-		return err
+// openDB opens a database for the bench: SQLite as OpenSQLite does, a
+// server with enough idle connections for the workers.
+func openDB(driver, dsn string) (*sql.DB, error) {
+	if driver == "sqlite" {
+		return sqlstore.OpenSQLite(dsn)
 	}
-	var peak atomic.Uint64
-	stopSampling := sampleHeap(&peak)
-	start := time.Now()
-	err := runWorkerUntilEmpty(s, base)
-	stopSampling()
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("%-10s %9d %10.0f %12.1f\n", name, 1, float64(backlog)/time.Since(start).Seconds(), float64(peak.Load())/(1<<20))
-	return nil
+	db.SetMaxIdleConns(128) // at least the workers, or each attempt opens a connection
+	return db, nil
 }
 
 // sampleHeap records the peak heap in use until the returned func is called.
@@ -504,17 +509,22 @@ func runWorkerUntilEmpty(s *sqlstore.Store, base string) error {
 	}
 }
 
-// drainWorker is one drain worker process on PostgreSQL.
-func drainWorker(dsn, prefix, base string) error {
-	db, err := sql.Open("pgx", dsn)
+// drainWorker is one drain worker process: it runs a worker until no
+// attempt is pending, then prints its peak heap in bytes.
+func drainWorker(driver, dsn, prefix, base string) error {
+	db, err := openDB(driver, dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxIdleConns(32) // at least the workers, or each attempt opens a connection
 	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
 	if err != nil {
 		return err
 	}
-	return runWorkerUntilEmpty(s, base)
+	var peak atomic.Uint64
+	stopSampling := sampleHeap(&peak)
+	err = runWorkerUntilEmpty(s, base)
+	stopSampling()
+	fmt.Println(peak.Load())
+	return err
 }
