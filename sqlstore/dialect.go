@@ -104,16 +104,6 @@ func (d Dialect) claimIndexHint(table string) string {
 	return ""
 }
 
-// completeRow is one row of the VALUES that a batched completion joins
-// its table to: placeholders for complete's arguments, typed where the
-// engine cannot infer the types.
-func (d Dialect) completeRow() string {
-	if d == Postgres {
-		return "(?::smallint, ?::bytea, ?::boolean, ?::integer, ?::jsonb, ?::text, ?::timestamptz, ?::bigint, ?::varchar)"
-	}
-	return "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-}
-
 // flushers is how many group-commit transactions may run at once: one on
 // SQLite, which has one writer, and two on servers, so that one batch is
 // sent while the other runs; more split the queue into smaller batches,

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,15 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	require.NoError(t, err)
 
 	now := time.Now().UTC()
+	// A group commit of 50 completions.
+	var completions [][]any
+	for i := range 50 {
+		completions = append(completions, []any{delivery.StatusSuccess, []byte{}, false, 204, nil, "", now, int64(1000), fmt.Sprintf("%026d", i*100)})
+	}
+	completeArgs, err := pgArrays(completions, 9)
+	require.NoError(t, err)
+	insertArgs, err := pgArrays(nil, 20)
+	require.NoError(t, err)
 	list := func(q delivery.ListQuery) (string, []any) { return s.listQuery(q, 100) }
 	tests := []struct {
 		name  string
@@ -53,6 +63,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	}{
 		{"claim due pending", s.q.claim, []any{"owner", now, now, now, 100}, table + "_due"},
 		{"get", s.q.get, []any{"00000000000000000000012345"}, table + "_pkey"},
+		{"group commit", s.q.batch, append(completeArgs, insertArgs...), table + "_pkey"},
 		{"event payload", s.q.event, []any{"evt_42"}, table + "_event"},
 	}
 	for _, q := range []struct {

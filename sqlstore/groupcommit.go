@@ -242,11 +242,18 @@ func (s *Store) runBatchTx(ctx context.Context, tx *sql.Tx, batch []*write) erro
 		}
 		return nil
 	}
-	completes, args := batchCompletions(batch)
+	var completes []*write
+	var args []any
+	for _, w := range batch {
+		if w.jobs == nil {
+			completes = append(completes, w)
+			args = append(args, w.args...)
+		}
+	}
 	done := map[string]bool{}
 	if len(completes) > 0 {
 		var err error
-		if done, err = s.completed(ctx, tx, s.dialect.rebind(s.q.completeMany(len(completes), 0)), args); err != nil {
+		if done, err = s.completed(ctx, tx, s.dialect.rebind(s.q.completeMany(len(completes))), args); err != nil {
 			return err
 		}
 	}
@@ -275,48 +282,34 @@ func (s *Store) runBatchTx(ctx context.Context, tx *sql.Tx, batch []*write) erro
 	return nil
 }
 
-// batchCompletions returns the Completes of batch and their arguments.
-func batchCompletions(batch []*write) ([]*write, []any) {
-	var completes []*write
-	var args []any
-	for _, w := range batch {
-		if w.jobs == nil {
-			completes = append(completes, w)
-			args = append(args, w.args...)
-		}
-	}
-	return completes, args
-}
-
 // runBatchStatement runs batch on PostgreSQL as one statement, so that it
-// costs one round trip: data-modifying WITH clauses complete the attempts
-// and insert the new rows, retries only for attempts that were completed
-// and whose cancellation was not requested.
+// costs one round trip and one plan: data-modifying WITH clauses complete
+// the attempts and insert the new rows, retries only for attempts that
+// were completed and whose cancellation was not requested.
 func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
-	completes, args := batchCompletions(batch)
-	var inserts []any
-	var jobs []delivery.Job
+	var completes []*write
+	var completeRows, insertRows [][]any
 	for _, w := range batch {
-		var after any
-		switch {
-		case w.jobs != nil:
-			jobs = append(jobs, w.jobs...)
-		case w.next != nil:
-			jobs, after = append(jobs, *w.next), w.id
-		default:
-			continue
+		jobs, after := w.jobs, any(nil)
+		if jobs == nil {
+			completes = append(completes, w)
+			completeRows = append(completeRows, w.args)
+			if w.next == nil {
+				continue
+			}
+			jobs, after = []delivery.Job{*w.next}, w.id
 		}
-		for _, j := range jobs[len(jobs)-max(len(w.jobs), 1):] {
+		for _, j := range jobs {
 			row, err := s.rowArgs(j)
 			if err != nil {
 				return err
 			}
-			inserts = append(append(inserts, row...), after)
+			insertRows = append(insertRows, append(row, after))
 		}
 	}
-	switch {
-	case len(jobs) > insertBatch:
-		// More rows than one statement takes: a transaction does it.
+	if len(insertRows) > insertBatch {
+		// More rows than Insert puts in one statement: each write runs its
+		// own statements, in one transaction.
 		return s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, w := range batch {
 				if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
@@ -325,10 +318,16 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 			}
 			return nil
 		})
-	case len(completes) == 0:
-		return s.insert(ctx, s.db, jobs)
 	}
-	done, err := s.completed(ctx, s.db, s.dialect.rebind(s.q.completeMany(len(completes), len(jobs))), append(args, inserts...))
+	completeArgs, err := pgArrays(completeRows, 9)
+	if err != nil {
+		return err
+	}
+	insertArgs, err := pgArrays(insertRows, 20)
+	if err != nil {
+		return err
+	}
+	done, err := s.completed(ctx, s.db, s.q.batch, append(completeArgs, insertArgs...))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)

@@ -3,6 +3,8 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,5 +159,76 @@ func burst(t *testing.T, s *sqlstore.Store) {
 				require.ErrorIs(t, err, delivery.ErrNotFound, missing)
 			}
 		}
+	}
+}
+
+// TestGroupCommitRoundTrip stores values that quoting could get wrong
+// through shared transactions, which on PostgreSQL carry them as arrays,
+// and reads every field back unchanged.
+func TestGroupCommitRoundTrip(t *testing.T) {
+	hostile := []string{``, `"`, `\`, `\\"`, `{}`, `{"a":1}`, `a,b`, `NULL`, `null`, `'; DROP TABLE x; --`, "tab\tnew\nline", "ünïcödé ✓", `\x00`, ` `}
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			db := e.open(t)
+			db.SetMaxOpenConns(16)
+			db.SetMaxIdleConns(16)
+			s := newStore(t, db)
+			var largest atomic.Int64
+			sqlstore.OnBatch(s, func(n int) {
+				for m := largest.Load(); int64(n) > m && !largest.CompareAndSwap(m, int64(n)); m = largest.Load() {
+				}
+			})
+			ctx := context.Background()
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			var want []delivery.Attempt
+			var jobs []delivery.Job
+			for i, h := range hostile {
+				// Every write carries every hostile text, so that any one
+				// of them that shares a transaction tests them all.
+				h += "|" + strings.Join(hostile, "|")
+				a := delivery.Attempt{ID: fmt.Sprintf("rt%02d", i), EventID: fmt.Sprintf("evt%02d%s", i, h), EventType: h, EndpointID: "ep" + h,
+					EndpointURL: "https://example.com/?q=" + h, Status: delivery.StatusPending, AttemptNumber: i + 1,
+					Trigger: delivery.TriggerFirst, ScheduledAt: now.Add(time.Duration(i) * time.Microsecond)}
+				jobs = append(jobs, delivery.Job{Attempt: a, Payload: []byte(h + "\x00\xff"), Lease: delivery.Lease{Owner: "w" + h, Until: now.Add(time.Hour)}})
+				a.Status, a.Response, a.ResponseStatusCode, a.Error = delivery.StatusFailure, h+"\x00\xfe", 500+i, "error "+h
+				a.ResponseHeaders = http.Header{"X-" + fmt.Sprint(i): {h, h + `"`}}
+				a.AttemptedAt, a.Duration, a.ResponseTruncated = now.Add(time.Second), time.Duration(i)*time.Millisecond, i%2 == 0
+				want = append(want, a)
+			}
+			together := func(n int, f func(i int) error) {
+				errs := make([]error, n)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						<-start
+						errs[i] = f(i)
+					})
+				}
+				close(start)
+				wg.Wait()
+				for i, err := range errs {
+					require.NoError(t, err, hostile[i])
+				}
+			}
+			together(len(jobs), func(i int) error { return s.Insert(ctx, jobs[i]) })
+			together(len(want), func(i int) error {
+				next := jobs[i]
+				next.Attempt.ID, next.Attempt.AttemptNumber, next.Attempt.Trigger = want[i].ID+"r", want[i].AttemptNumber+1, delivery.TriggerRetry
+				return s.Complete(ctx, want[i], &next)
+			})
+			require.Greater(t, largest.Load(), int64(1), "no two writes shared a transaction")
+			for i, w := range want {
+				got, err := s.Get(ctx, w.ID)
+				require.NoError(t, err)
+				require.Equal(t, w, got, hostile[i])
+				retry, err := s.Get(ctx, w.ID+"r")
+				require.NoError(t, err)
+				require.Equal(t, w.EndpointURL, retry.EndpointURL, hostile[i])
+				ev, err := s.Event(ctx, w.EventID)
+				require.NoError(t, err)
+				require.Equal(t, jobs[i].Payload, ev.Payload, hostile[i])
+			}
+		})
 	}
 }

@@ -126,31 +126,33 @@ type queries struct {
 	// statement.
 	claim string
 	list  string
-	// completeManyPrefix, completeManyRow, completeManyUpdate, insertManyRow
-	// and insertManySuffix make the statement that completes many attempts
-	// at once, where the dialect has UPDATE ... FROM ... RETURNING, and on
-	// PostgreSQL inserts new rows in the same statement.
+	// completeManyPrefix, completeManyRow and completeManyUpdate make the
+	// statement that completes many attempts at once on SQLite.
 	completeManyPrefix, completeManyRow, completeManyUpdate string
-	insertManyPrefix, insertManyRow, insertManySuffix       string
+	// batch, on PostgreSQL, is the statement that runs a group commit's
+	// batch: it takes complete's arguments and the insert arguments of the
+	// new rows, each followed by the ID of the attempt whose completion it
+	// depends on or NULL, as arrays a column (see pgArrays).
+	batch string
 }
 
 // completeMany returns the statement that completes n attempts, taking
 // the arguments of n single completions in turn, and returns the completed
-// attempts' id and cancel_requested. With rows > 0 (PostgreSQL only), it
-// also inserts rows new rows, taking for each the arguments of an insert
-// row and then the ID of the attempt that must have been completed, and not
-// had its cancellation requested, for the row to be inserted, or NULL.
-func (q queries) completeMany(n, rows int) string {
-	values := q.completeManyPrefix + strings.Repeat(q.completeManyRow+", ", n-1) + q.completeManyRow
-	if rows == 0 {
-		return values + ") " + q.completeManyUpdate
-	}
-	return values + "), u AS (" + q.completeManyUpdate + ")" + q.insertManyPrefix +
-		strings.Repeat(q.insertManyRow+", ", rows-1) + q.insertManyRow + q.insertManySuffix
+// attempts' id and cancel_requested.
+func (q queries) completeMany(n int) string {
+	return q.completeManyPrefix + strings.Repeat(q.completeManyRow+", ", n-1) + q.completeManyRow + ") " + q.completeManyUpdate
 }
+
+// completeColumns name the columns of a batched completion's rows, in the
+// order of complete's arguments.
+const completeColumns = "v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id"
 
 func newQueries(d Dialect, table string) queries {
 	r := d.rebind
+	completeUpdate := "UPDATE " + table + " SET status = v_status, response = v_response, response_truncated = v_truncated, " +
+		"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
+		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
+		"RETURNING id, cancel_requested"
 	return queries{
 		insertPrefix: "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) VALUES ",
 		insertRow:    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -170,20 +172,19 @@ func newQueries(d Dialect, table string) queries {
 		claim: r("UPDATE " + table + " SET lease_owner = ?, lease_until = ? FROM (SELECT id AS c_id, lease_owner AS c_owner FROM " + table +
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, c_owner"),
-		list: "SELECT " + columns + " FROM " + table,
-		// The VALUES columns are in the order of complete's arguments.
-		completeManyPrefix: "WITH v (v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id) AS (VALUES ",
-		completeManyRow:    d.completeRow(),
-		completeManyUpdate: "UPDATE " + table + " SET status = v_status, response = v_response, response_truncated = v_truncated, " +
-			"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
-			"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
-			"RETURNING id, cancel_requested",
-		insertManyPrefix: ", n (" + columns + ", payload, lease_owner, lease_until, after_id) AS (VALUES ",
-		insertManyRow: "(?::varchar, ?::varchar, ?::varchar, ?::varchar, ?::varchar, ?::smallint, ?::integer, ?::varchar, ?::bytea, " +
-			"?::boolean, ?::integer, ?::jsonb, ?::text, ?::timestamptz, ?::bigint, ?::timestamptz, ?::bytea, ?::varchar, ?::timestamptz, ?::varchar)",
-		insertManySuffix: "), i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) SELECT " + columns +
+		list:               "SELECT " + columns + " FROM " + table,
+		completeManyPrefix: "WITH v (" + completeColumns + ") AS (VALUES ",
+		completeManyRow:    "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		completeManyUpdate: completeUpdate,
+		batch: r("WITH v AS (SELECT * FROM unnest(?::smallint[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], " +
+			"?::timestamptz[], ?::bigint[], ?::varchar[]) AS v (" + completeColumns + ")), " +
+			"u AS (" + completeUpdate + "), " +
+			"n AS (SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[], ?::smallint[], ?::integer[], " +
+			"?::varchar[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[], " +
+			"?::bytea[], ?::varchar[], ?::timestamptz[], ?::varchar[]) AS n (" + columns + ", payload, lease_owner, lease_until, after_id)), " +
+			"i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) SELECT " + columns +
 			", payload, lease_owner, lease_until FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)) " +
-			"SELECT id, cancel_requested FROM u",
+			"SELECT id, cancel_requested FROM u"),
 	}
 }
 

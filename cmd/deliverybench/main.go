@@ -57,6 +57,7 @@ func main() {
 	backlog := flag.Int("backlog", 20000, "deliveries in the drain backlog (0 skips the drain)")
 	pg := flag.String("postgres", os.Getenv("DELIVERY_TEST_POSTGRES_DSN"), "PostgreSQL DSN (empty skips it)")
 	my := flag.String("mysql", os.Getenv("DELIVERY_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (empty skips it)")
+	claimSizes := flag.String("claims", "", "comma-separated backlog sizes at which to measure claims on -postgres, and the claim loop against raw SQL (empty skips it)")
 	only := flag.String("stores", "", "comma-separated stores to measure (default: all that are configured)")
 	cpuProfile := flag.String("cpuprofile", "", "write the sending process's CPU profile to this file")
 	flag.Parse()
@@ -76,6 +77,8 @@ func main() {
 		err = serveReceiver()
 	case *drainMode:
 		err = drainWorker(*driver, *dsn, *prefix, flag.Arg(0))
+	case *claimSizes != "":
+		err = runClaims(*pg, *claimSizes)
 	default:
 		err = run(*n, *reps, *concs, *backlog, *pg, *my, *only)
 	}

@@ -1,0 +1,83 @@
+package sqlstore
+
+import (
+	"database/sql/driver"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pgArrays turns rows of statement arguments, all of the same width, into
+// one argument a column: a PostgreSQL array in its text form, which the
+// statement casts to the column's array type and unnests. A batch of any
+// size is then one statement with a fixed text, which the server prepares
+// and plans once, instead of a VALUES list whose text, and plan, differ
+// with every batch size. It uses no driver's array type, so that sqlstore
+// keeps depending on none.
+func pgArrays(rows [][]any, width int) ([]any, error) {
+	cols := make([]strings.Builder, width)
+	for c := range cols {
+		cols[c].WriteByte('{')
+	}
+	for r, row := range rows {
+		if len(row) != width {
+			return nil, fmt.Errorf("sqlstore: batch row has %d arguments, not %d", len(row), width)
+		}
+		for c, v := range row {
+			b := &cols[c]
+			if r > 0 {
+				b.WriteByte(',')
+			}
+			if err := writeArrayElem(b, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	args := make([]any, width)
+	for c := range cols {
+		cols[c].WriteByte('}')
+		args[c] = cols[c].String()
+	}
+	return args, nil
+}
+
+// arrayElemEscaper quotes the characters that are special inside a quoted
+// array element.
+var arrayElemEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+// writeArrayElem writes one statement argument as an array element: NULL,
+// or a quoted text that the element type reads back unchanged.
+func writeArrayElem(b *strings.Builder, v any) error {
+	if valuer, ok := v.(driver.Valuer); ok {
+		var err error
+		if v, err = valuer.Value(); err != nil {
+			return err
+		}
+	}
+	var text string
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("NULL")
+		return nil
+	case string:
+		text = v
+	case []byte:
+		text = `\x` + hex.EncodeToString(v)
+	case bool:
+		text = strconv.FormatBool(v)
+	case int:
+		text = strconv.Itoa(v)
+	case int64:
+		text = strconv.FormatInt(v, 10)
+	case time.Time:
+		text = v.UTC().Format("2006-01-02 15:04:05.999999Z07:00")
+	default:
+		return fmt.Errorf("sqlstore: cannot write %T into a PostgreSQL array", v)
+	}
+	b.WriteByte('"')
+	_, _ = arrayElemEscaper.WriteString(b, text)
+	b.WriteByte('"')
+	return nil
+}
