@@ -104,10 +104,9 @@ func (d Dialect) claimIndexHint(table string) string {
 	return ""
 }
 
-// flushers is how many group-commit transactions may run at once: one on
-// SQLite, which has one writer, and two on servers, so that one batch is
-// sent while the other runs; more split the queue into smaller batches,
-// which measured slower.
+// flushers is how many group-commit transactions may run at once when
+// full batches queue up: one on SQLite, which has one writer, and two on
+// servers.
 func (d Dialect) flushers() int {
 	if d == SQLite {
 		return 1

@@ -37,13 +37,16 @@ type write struct {
 	done  chan struct{}
 }
 
-// committer makes concurrent writes share transactions (group commit):
-// every write waits in a queue, and up to flushers goroutines each take up
-// to max queued writes, run them in one transaction and commit it, while
-// the next writes queue up. A write returns only after its transaction
-// committed, so it is as durable as it would be alone; what is saved is a
-// commit (on SQLite, a sync of the file) per write. A lone write waits for
-// no timer: it is committed as soon as a flusher is free.
+// committer makes concurrent writes share transactions (group commit). A
+// write that finds nothing queued and no transaction running runs alone at
+// once, so that a lone write waits for no timer and no other goroutine.
+// Writes that arrive while a transaction runs queue up; when it ends, a
+// flusher goroutine takes up to max of them into one transaction, commits
+// it, and goes on while writes are queued. A second flusher, up to
+// flushers, starts only when a full batch is queued. A write returns only
+// after its transaction committed, so it is as durable as it would be
+// alone; what is saved is a commit (on SQLite, a sync of the file) and,
+// on servers, round trips per write.
 type committer struct {
 	max      int
 	flushers int
@@ -76,7 +79,7 @@ func (c *committer) do(ctx context.Context, w *write) error {
 		return c.alone(ctx, w)
 	}
 	c.mu.Lock()
-	if len(c.queue) == 0 && c.running < c.flushers {
+	if len(c.queue) == 0 && c.running == 0 {
 		// Nothing to share a transaction with: run alone, as a flusher, so
 		// that writes arriving meanwhile queue up for one transaction.
 		c.running++
@@ -108,10 +111,11 @@ func (c *committer) do(ctx context.Context, w *write) error {
 	return w.err
 }
 
-// startFlusher starts a flusher if writes are queued and fewer than
-// c.flushers run. The caller holds c.mu.
+// startFlusher starts a flusher if writes are queued and none runs, or a
+// full batch is queued and fewer than c.flushers run. The caller holds
+// c.mu.
 func (c *committer) startFlusher() {
-	if len(c.queue) > 0 && c.running < c.flushers {
+	if len(c.queue) > 0 && (c.running == 0 || len(c.queue) >= c.max && c.running < c.flushers) {
 		c.running++
 		go c.flush()
 	}
