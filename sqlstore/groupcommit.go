@@ -186,6 +186,7 @@ func soft(err error) bool {
 // runWrite runs one write's statements on q, a transaction when the write
 // is a Complete with a retry.
 func (s *Store) runWrite(ctx context.Context, q querier, w *write) error {
+	q = s.stmts.on(q)
 	if w.jobs != nil {
 		return s.insert(ctx, q, w.jobs)
 	}
@@ -214,74 +215,31 @@ func (s *Store) writeAlone(ctx context.Context, w *write) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error { return s.runWrite(ctx, tx, w) })
 }
 
-// runBatch runs batch atomically. On PostgreSQL it is one statement; on
-// SQLite, one transaction with one UPDATE for all completions and one
-// INSERT for all new rows; on MySQL, which has no UPDATE ... RETURNING,
-// one transaction in which each write runs its own statements.
+// runBatch runs batch atomically: on PostgreSQL as one statement, on
+// SQLite and MySQL as one transaction in which each write runs its own
+// prepared statements.
 func (s *Store) runBatch(ctx context.Context, batch []*write) error {
 	if s.dialect == Postgres {
 		return s.runBatchStatement(ctx, batch)
 	}
+	return s.runEach(ctx, batch)
+}
+
+// runEach runs each write of batch with its own statements, in one
+// transaction.
+func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	if err := s.runBatchTx(ctx, tx, batch); err != nil {
-		_ = tx.Rollback()
-		return err
+	for _, w := range batch {
+		if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
+			_ = tx.Rollback()
+			return w.err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	return nil
-}
-
-// runBatchTx runs batch in tx, on SQLite or MySQL.
-func (s *Store) runBatchTx(ctx context.Context, tx *sql.Tx, batch []*write) error {
-	if s.dialect == MySQL {
-		for _, w := range batch {
-			if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
-				return w.err
-			}
-		}
-		return nil
-	}
-	var completes []*write
-	var args []any
-	for _, w := range batch {
-		if w.jobs == nil {
-			completes = append(completes, w)
-			args = append(args, w.args...)
-		}
-	}
-	done := map[string]bool{}
-	if len(completes) > 0 {
-		var err error
-		if done, err = s.completed(ctx, tx, s.dialect.rebind(s.q.completeMany(len(completes))), args); err != nil {
-			return err
-		}
-	}
-	var jobs []delivery.Job
-	for _, w := range batch {
-		if w.jobs != nil {
-			jobs = append(jobs, w.jobs...)
-			continue
-		}
-		canceled, ok := done[w.id]
-		if !ok {
-			if w.err = s.notCompleted(ctx, tx, w.id); !soft(w.err) {
-				return w.err
-			}
-			continue
-		}
-		if w.next != nil && !canceled {
-			jobs = append(jobs, *w.next)
-		}
-	}
-	for chunk := range slices.Chunk(jobs, insertBatch) {
-		if err := s.insert(ctx, tx, chunk); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -312,16 +270,8 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 		}
 	}
 	if len(insertRows) > insertBatch {
-		// More rows than Insert puts in one statement: each write runs its
-		// own statements, in one transaction.
-		return s.inTx(ctx, func(tx *sql.Tx) error {
-			for _, w := range batch {
-				if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
-					return w.err
-				}
-			}
-			return nil
-		})
+		// More rows than Insert puts in one statement.
+		return s.runEach(ctx, batch)
 	}
 	completeArgs, err := pgArrays(completeRows, 9)
 	if err != nil {

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,9 +25,7 @@ func TestGroupCommit(t *testing.T) {
 	for _, e := range engines(t) {
 		for _, groupCommit := range []int{0, 1} {
 			t.Run(fmt.Sprintf("%s/GroupCommit=%d", e.name, groupCommit), func(t *testing.T) {
-				db := e.open(t)
-				db.SetMaxOpenConns(16)
-				db.SetMaxIdleConns(16)
+				db := serverPool(e.open(t), e)
 				s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: groupCommit})
 				require.NoError(t, err)
 				require.NoError(t, s.Migrate(context.Background()))
@@ -46,6 +45,17 @@ func TestGroupCommit(t *testing.T) {
 			})
 		}
 	}
+}
+
+// serverPool bounds the connections of a server's pool at 16, all kept
+// idle, so that a burst of writes neither opens a connection each nor
+// exceeds the server's limit. SQLite keeps its single connection.
+func serverPool(db *sql.DB, e engine) *sql.DB {
+	if e.dsn != "" {
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+	}
+	return db
 }
 
 // burst runs the writes of TestGroupCommit against s, several rounds.
@@ -169,9 +179,7 @@ func TestGroupCommitRoundTrip(t *testing.T) {
 	hostile := []string{``, `"`, `\`, `\\"`, `{}`, `{"a":1}`, `a,b`, `NULL`, `null`, `'; DROP TABLE x; --`, "tab\tnew\nline", "ünïcödé ✓", `\x00`, ` `}
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
-			db := e.open(t)
-			db.SetMaxOpenConns(16)
-			db.SetMaxIdleConns(16)
+			db := serverPool(e.open(t), e)
 			s := newStore(t, db)
 			var largest atomic.Int64
 			sqlstore.OnBatch(s, func(n int) {

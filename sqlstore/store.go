@@ -46,6 +46,8 @@ type Store struct {
 	prefix  string
 	q       queries
 	commits *committer
+	// stmts holds prepared statements, except on PostgreSQL (nil).
+	stmts *stmtCache
 }
 
 var _ delivery.Store = (*Store)(nil)
@@ -85,6 +87,12 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	st := &Store{
 		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts"),
+	}
+	if c.Dialect != Postgres {
+		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
+			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true,
+			st.dialect.rebind(st.q.insertPrefix + st.q.insertRow): true,
+		}}
 	}
 	st.commits = &committer{max: c.GroupCommit, flushers: c.Dialect.flushers(), run: st.runBatch, alone: st.writeAlone}
 	return st, nil
@@ -126,21 +134,11 @@ type queries struct {
 	// statement.
 	claim string
 	list  string
-	// completeManyPrefix, completeManyRow and completeManyUpdate make the
-	// statement that completes many attempts at once on SQLite.
-	completeManyPrefix, completeManyRow, completeManyUpdate string
 	// batch, on PostgreSQL, is the statement that runs a group commit's
 	// batch: it takes complete's arguments and the insert arguments of the
 	// new rows, each followed by the ID of the attempt whose completion it
 	// depends on or NULL, as arrays a column (see pgArrays).
 	batch string
-}
-
-// completeMany returns the statement that completes n attempts, taking
-// the arguments of n single completions in turn, and returns the completed
-// attempts' id and cancel_requested.
-func (q queries) completeMany(n int) string {
-	return q.completeManyPrefix + strings.Repeat(q.completeManyRow+", ", n-1) + q.completeManyRow + ") " + q.completeManyUpdate
 }
 
 // completeColumns name the columns of a batched completion's rows, in the
@@ -172,10 +170,7 @@ func newQueries(d Dialect, table string) queries {
 		claim: r("UPDATE " + table + " SET lease_owner = ?, lease_until = ? FROM (SELECT id AS c_id, lease_owner AS c_owner FROM " + table +
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, c_owner"),
-		list:               "SELECT " + columns + " FROM " + table,
-		completeManyPrefix: "WITH v (" + completeColumns + ") AS (VALUES ",
-		completeManyRow:    "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		completeManyUpdate: completeUpdate,
+		list: "SELECT " + columns + " FROM " + table,
 		batch: r("WITH v AS (SELECT * FROM unnest(?::smallint[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], " +
 			"?::timestamptz[], ?::bigint[], ?::varchar[]) AS v (" + completeColumns + ")), " +
 			"u AS (" + completeUpdate + "), " +
