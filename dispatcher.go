@@ -401,30 +401,15 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.EndpointURL, bytes.NewReader(job.Payload))
+	at := d.now()
+	req, err := d.newRequest(ctx, job, ep, keys, at)
 	if err != nil {
 		// The URL was validated, so this takes a bug; the attempt is
 		// recorded as failed, never left pending.
 		err = fmt.Errorf("building request: %w", transportError(ctx, err, d.cfg.Timeout))
 		return failed(a, err), err
 	}
-	for name, value := range ep.Headers {
-		req.Header.Set(name, value)
-	}
-	a.AttemptedAt = d.now()
-	ts := strconv.FormatInt(a.AttemptedAt.Unix(), 10)
-	// The names are in canonical form already; one backing array holds
-	// the values.
-	values := [...]string{"application/json", d.cfg.UserAgent, a.EventID, ts, ""}
-	req.Header["Content-Type"] = values[0:1:1]
-	req.Header["User-Agent"] = values[1:2:2]
-	req.Header["Webhook-Id"] = values[2:3:3]
-	req.Header["Webhook-Timestamp"] = values[3:4:4]
-	if len(keys) > 0 {
-		values[4] = signature(keys, a.EventID, ts, job.Payload)
-		req.Header["Webhook-Signature"] = values[4:5:5]
-	}
-
+	a.AttemptedAt = at
 	start := time.Now()
 	resp, err := d.cfg.HTTPClient.Do(req)
 	if err != nil {
@@ -448,6 +433,30 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 		a.Status = StatusFailure
 	}
 	return a, nil
+}
+
+// newRequest returns the signed POST of job's payload to ep, sent at.
+func (d *Dispatcher) newRequest(ctx context.Context, job Job, ep Endpoint, keys [][]byte, at time.Time) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.Attempt.EndpointURL, bytes.NewReader(job.Payload))
+	if err != nil {
+		return nil, err
+	}
+	for name, value := range ep.Headers {
+		req.Header.Set(name, value)
+	}
+	ts := strconv.FormatInt(at.Unix(), 10)
+	// The names are in canonical form already; one backing array holds
+	// the values.
+	values := [...]string{"application/json", d.cfg.UserAgent, job.Attempt.EventID, ts, ""}
+	req.Header["Content-Type"] = values[0:1:1]
+	req.Header["User-Agent"] = values[1:2:2]
+	req.Header["Webhook-Id"] = values[2:3:3]
+	req.Header["Webhook-Timestamp"] = values[3:4:4]
+	if len(keys) > 0 {
+		values[4] = signature(keys, job.Attempt.EventID, ts, job.Payload)
+		req.Header["Webhook-Signature"] = values[4:5:5]
+	}
+	return req, nil
 }
 
 // readBody reads up to limit bytes of body, then drains up to maxDrain more

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
 )
 
 // BenchmarkInsertComplete is the store's share of one delivery, on each
@@ -29,6 +30,48 @@ func BenchmarkInsertComplete(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkInsertCompleteParallel is BenchmarkInsertComplete from 64
+// goroutines, with group commit (the default) and with a transaction a
+// write: the ratio of the two is what group commit saves.
+func BenchmarkInsertCompleteParallel(b *testing.B) {
+	for _, e := range engines(b) {
+		for _, mode := range []struct {
+			name        string
+			groupCommit int
+		}{{"shared", 0}, {"alone", 1}} {
+			b.Run(e.name+"/"+mode.name, func(b *testing.B) {
+				db := serverPool(e.open(b), e)
+				s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: mode.groupCommit})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Migrate(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				dropTables(b, db, s)
+				ctx := context.Background()
+				payload := make([]byte, 1024)
+				b.SetParallelism(32)
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						a := attempt("evt_1")
+						if err := s.Insert(ctx, delivery.Job{Attempt: a, Payload: payload}); err != nil {
+							b.Error(err)
+							return
+						}
+						a.Status, a.ResponseStatusCode, a.AttemptedAt = delivery.StatusSuccess, 200, time.Now().UTC().Truncate(time.Microsecond)
+						if err := s.Complete(ctx, a, nil); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
 	}
 }
 

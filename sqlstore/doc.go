@@ -54,7 +54,34 @@
 //
 // On PostgreSQL and MySQL many processes can share one database: Claim
 // selects with FOR UPDATE SKIP LOCKED, so that two processes never take
-// the same attempt while its lease holds.
+// the same attempt while its lease holds. On PostgreSQL the selection and
+// the lease are one UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)
+// statement.
+//
+// # Group commit
+//
+// Concurrent Insert and Complete calls share transactions. A call that
+// finds no transaction of the Store running writes at once, alone, in one
+// statement where it can; calls that arrive meanwhile queue up, and when
+// the running transaction ends, up to Config.GroupCommit (128) of them go
+// into the next one. Every call still returns only after its own
+// transaction committed, so durability is exactly that of a transaction a
+// call: nothing is acknowledged before it is on disk, and no write waits on
+// a timer. What is shared is the commit (on SQLite with synchronous=FULL,
+// a sync of the file) and, on servers, round trips: on PostgreSQL a batch
+// is a single statement that takes its rows as arrays (one per column,
+// unnested), so that the server plans it once; on SQLite and MySQL a batch
+// is one transaction in which each write runs its own prepared statements.
+//
+// A write's outcome is its own: one that finds its attempt missing or
+// final gets ErrNotFound or ErrNotPending while the others commit; any
+// other failure rolls the batch back and each of its writes runs again in
+// a transaction of its own, so that it gets the error it would have had
+// alone (ErrDuplicate, say). A call whose context ends while it is queued
+// is dropped; one whose context ends while its transaction runs returns
+// the context's error, and its write may or may not have committed, as
+// with any write whose context ends. Set Config.GroupCommit to 1 to give
+// every call a transaction of its own.
 //
 // # Storage
 //
@@ -83,14 +110,20 @@
 // scheduled_at; on MySQL, which has no partial index, one that leads with
 // status), getting by ID (the primary key), listing by event, by endpoint,
 // by status, and by status and scheduled time, and reading an event's
-// payload. TestPostgresPlansUseIndexes checks the PostgreSQL plans on
-// 200,000 rows; with -v it prints them, for instance the claim:
+// payload; a group commit finds its attempts by primary key.
+// TestPostgresPlansUseIndexes checks the PostgreSQL plans on 200,000 rows;
+// with -v it prints them, for instance the claim:
 //
-//	Limit
-//	  ->  LockRows
-//	        ->  Index Scan using delivery_attempts_due on delivery_attempts
-//	              Index Cond: (scheduled_at <= $1)
-//	              Filter: (((lease_until IS NULL) OR (lease_until <= $1)) AND (status = 2))
+//	Update on delivery_attempts
+//	  ->  Nested Loop
+//	        ->  Subquery Scan on c
+//	              ->  Limit
+//	                    ->  LockRows
+//	                          ->  Index Scan using delivery_attempts_due on delivery_attempts
+//	                                Index Cond: (scheduled_at <= $3)
+//	                                Filter: (((lease_until IS NULL) OR (lease_until <= $4)) AND (status = 2))
+//	        ->  Index Scan using delivery_attempts_pkey on delivery_attempts
+//	              Index Cond: ((id)::text = (c.c_id)::text)
 //
 // and a page of one endpoint's attempts:
 //

@@ -62,6 +62,17 @@ func engines(t testing.TB) []engine {
 	return es
 }
 
+// serverPool bounds the connections of a server's pool at 16, all kept
+// idle, so that a burst of writes neither opens a connection each nor
+// exceeds the server's limit. SQLite keeps its single connection.
+func serverPool(db *sql.DB, e engine) *sql.DB {
+	if e.dsn != "" {
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+	}
+	return db
+}
+
 func openSQLite(t testing.TB) *sql.DB {
 	db, err := sqlstore.OpenSQLite(filepath.Join(t.TempDir(), "delivery.db"))
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
@@ -45,17 +44,6 @@ func TestGroupCommit(t *testing.T) {
 			})
 		}
 	}
-}
-
-// serverPool bounds the connections of a server's pool at 16, all kept
-// idle, so that a burst of writes neither opens a connection each nor
-// exceeds the server's limit. SQLite keeps its single connection.
-func serverPool(db *sql.DB, e engine) *sql.DB {
-	if e.dsn != "" {
-		db.SetMaxOpenConns(16)
-		db.SetMaxIdleConns(16)
-	}
-	return db
 }
 
 // burst runs the writes of TestGroupCommit against s, several rounds.
