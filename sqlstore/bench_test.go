@@ -34,14 +34,14 @@ func BenchmarkInsertComplete(b *testing.B) {
 }
 
 // BenchmarkInsertCompleteParallel is BenchmarkInsertComplete from 64
-// goroutines, with group commit (the default) and with a transaction a
-// write: the ratio of the two is what group commit saves.
+// goroutines, with group commit and with a transaction a write: the ratio
+// of the two is what group commit saves.
 func BenchmarkInsertCompleteParallel(b *testing.B) {
 	for _, e := range engines(b) {
 		for _, mode := range []struct {
 			name        string
 			groupCommit int
-		}{{"shared", 0}, {"alone", 1}} {
+		}{{"shared", sqlstore.DefaultGroupCommit}, {"alone", 1}} {
 			b.Run(e.name+"/"+mode.name, func(b *testing.B) {
 				db := serverPool(e.open(b), e)
 				s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: mode.groupCommit})

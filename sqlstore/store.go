@@ -29,11 +29,15 @@ type Config struct {
 	// Defaults to DefaultTablePrefix.
 	TablePrefix string
 	// GroupCommit is how many concurrent Insert and Complete calls may
-	// share one transaction. Each call still returns only after its
-	// transaction committed, so nothing about durability changes; what is
-	// shared is the commit, which on SQLite with synchronous=FULL is a sync
-	// of the file. A lone call does not wait for others. Defaults to
-	// DefaultGroupCommit; 1 gives every call a transaction of its own.
+	// share one transaction (see the package documentation). Each call
+	// still returns only after its transaction committed, so nothing about
+	// durability changes; what is shared is the commit, which on SQLite
+	// with synchronous=FULL is a sync of the file. A lone call does not
+	// wait for others. 1 gives every call a transaction of its own.
+	// Defaults to DefaultGroupCommit, except on MySQL, where it defaults
+	// to 1: InnoDB already merges the log flushes of concurrent commits,
+	// and a shared transaction would run its statements one after another
+	// on one connection, which measured no faster.
 	GroupCommit int
 }
 
@@ -84,6 +88,9 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	if c.GroupCommit == 0 {
 		c.GroupCommit = DefaultGroupCommit
+		if c.Dialect == MySQL {
+			c.GroupCommit = 1
+		}
 	}
 	st := &Store{
 		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts"),
