@@ -283,6 +283,11 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) erro
 		client.CloseIdleConnections()
 		baseline := median(rs)
 		printRow("bare POST", c, baseline, baseline)
+		signed, err := signedPost(base, n, reps, c)
+		if err != nil {
+			return err
+		}
+		printRow("signed", c, signed, baseline)
 		for _, s := range scenarios {
 			var rs []result
 			for range reps {
@@ -319,6 +324,50 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) erro
 }
 
 var secret = delivery.NewSecret()
+
+// signedPost measures what Deliver sends without what it records: the
+// POST signed as Deliver signs it, with its headers, on the guarded
+// transport, bounded by a timeout. The gap between it and the bare POST is
+// the price of the protocol; the gap between it and Deliver, that of the
+// audit trail.
+func signedPost(base string, n, reps, c int) (result, error) {
+	tr := delivery.NewTransport(loopback)
+	tr.MaxIdleConnsPerHost = c
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var rs []result
+	for range reps {
+		r, err := measure(n, c, func(i int) error {
+			ctx, cancel := context.WithTimeout(context.Background(), delivery.DefaultTimeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/signed", bytes.NewReader(payload))
+			if err != nil {
+				return err
+			}
+			id, now := "evt_"+strconv.Itoa(i), time.Now()
+			sig, err := delivery.Sign([]string{secret}, id, now, payload)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("User-Agent", delivery.DefaultUserAgent)
+			req.Header.Set(delivery.HeaderID, id)
+			req.Header.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+			req.Header.Set(delivery.HeaderSignature, sig)
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			return resp.Body.Close()
+		})
+		if err != nil {
+			return result{}, err
+		}
+		rs = append(rs, r)
+	}
+	return median(rs), nil
+}
 
 func printRow(name string, c int, r, baseline result) {
 	fmt.Printf("%-10s %4d %10.0f %6.2fx %10v %10v %8.0f %9.0f %8v\n", name, c, r.perSec, r.perSec/baseline.perSec,
