@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -17,50 +16,44 @@ import (
 // with every batch size. It uses no driver's array type, so that sqlstore
 // keeps depending on none.
 func pgArrays(rows [][]any, width int) ([]any, error) {
-	cols := make([]strings.Builder, width)
+	cols := make([][]byte, width)
 	for c := range cols {
-		cols[c].WriteByte('{')
+		cols[c] = append(cols[c], '{')
 	}
 	for r, row := range rows {
 		if len(row) != width {
 			return nil, fmt.Errorf("sqlstore: batch row has %d arguments, not %d", len(row), width)
 		}
 		for c, v := range row {
-			b := &cols[c]
 			if r > 0 {
-				b.WriteByte(',')
+				cols[c] = append(cols[c], ',')
 			}
-			if err := writeArrayElem(b, v); err != nil {
+			var err error
+			if cols[c], err = appendArrayElem(cols[c], v); err != nil {
 				return nil, err
 			}
 		}
 	}
 	args := make([]any, width)
 	for c := range cols {
-		cols[c].WriteByte('}')
-		args[c] = cols[c].String()
+		args[c] = string(append(cols[c], '}'))
 	}
 	return args, nil
 }
 
-// arrayElemEscaper quotes the characters that are special inside a quoted
-// array element.
-var arrayElemEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-
-// writeArrayElem writes one statement argument as an array element: NULL,
-// or a quoted text that the element type reads back unchanged.
-func writeArrayElem(b *strings.Builder, v any) error {
+// appendArrayElem appends one statement argument as an array element:
+// NULL, or a quoted text that the element type reads back unchanged.
+func appendArrayElem(b []byte, v any) ([]byte, error) {
 	if valuer, ok := v.(driver.Valuer); ok {
 		var err error
 		if v, err = valuer.Value(); err != nil {
-			return err
+			return b, err
 		}
 	}
 	var text string
 	switch v := v.(type) {
 	case nil:
-		b.WriteString("NULL")
-		return nil
+		return append(b, "NULL"...), nil
 	case string:
 		text = v
 	case []byte:
@@ -74,10 +67,16 @@ func writeArrayElem(b *strings.Builder, v any) error {
 	case time.Time:
 		text = v.UTC().Format("2006-01-02 15:04:05.999999Z07:00")
 	default:
-		return fmt.Errorf("sqlstore: cannot write %T into a PostgreSQL array", v)
+		return b, fmt.Errorf("sqlstore: cannot write %T into a PostgreSQL array", v)
 	}
-	b.WriteByte('"')
-	_, _ = arrayElemEscaper.WriteString(b, text)
-	b.WriteByte('"')
-	return nil
+	// Inside a quoted element, a backslash and a double quote are escaped
+	// with a backslash.
+	b = append(b, '"')
+	for i := 0; i < len(text); i++ {
+		if text[i] == '\\' || text[i] == '"' {
+			b = append(b, '\\')
+		}
+		b = append(b, text[i])
+	}
+	return append(b, '"'), nil
 }
