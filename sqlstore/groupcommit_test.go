@@ -48,6 +48,23 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// together runs f(0) to f(n-1) from n goroutines released at once, so
+// that their writes meet in the store, and returns their errors.
+func together(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
 // burst runs the writes of TestGroupCommit against s, several rounds.
 func burst(t *testing.T, s *sqlstore.Store) {
 	ctx := context.Background()
@@ -117,17 +134,7 @@ func burst(t *testing.T, s *sqlstore.Store) {
 			)
 		}
 		for _, calls := range [][]call{calls, fallback} {
-			start := make(chan struct{})
-			errs := make([]error, len(calls))
-			var wg sync.WaitGroup
-			for i, c := range calls {
-				wg.Go(func() {
-					<-start
-					errs[i] = c.do()
-				})
-			}
-			close(start)
-			wg.Wait()
+			errs := together(len(calls), func(i int) error { return calls[i].do() })
 			for i, c := range calls {
 				if c.want == nil {
 					require.NoError(t, errs[i], c.name)
@@ -196,28 +203,16 @@ func TestGroupCommitRoundTrip(t *testing.T) {
 				a.AttemptedAt, a.Duration, a.ResponseTruncated = now.Add(time.Second), time.Duration(i)*time.Millisecond, i%2 == 0
 				want = append(want, a)
 			}
-			together := func(n int, f func(i int) error) {
-				errs := make([]error, n)
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				for i := range n {
-					wg.Go(func() {
-						<-start
-						errs[i] = f(i)
-					})
-				}
-				close(start)
-				wg.Wait()
-				for i, err := range errs {
-					require.NoError(t, err, hostile[i])
-				}
+			for i, err := range together(len(jobs), func(i int) error { return s.Insert(ctx, jobs[i]) }) {
+				require.NoError(t, err, hostile[i])
 			}
-			together(len(jobs), func(i int) error { return s.Insert(ctx, jobs[i]) })
-			together(len(want), func(i int) error {
+			for i, err := range together(len(want), func(i int) error {
 				next := jobs[i]
 				next.Attempt.ID, next.Attempt.AttemptNumber, next.Attempt.Trigger = want[i].ID+"r", want[i].AttemptNumber+1, delivery.TriggerRetry
 				return s.Complete(ctx, want[i], &next)
-			})
+			}) {
+				require.NoError(t, err, hostile[i])
+			}
 			require.Greater(t, largest.Load(), int64(1), "no two writes shared a transaction")
 			for i, w := range want {
 				got, err := s.Get(ctx, w.ID)
