@@ -50,27 +50,32 @@ func appendArrayElem(b []byte, v any) ([]byte, error) {
 			return b, err
 		}
 	}
-	var text string
 	switch v := v.(type) {
 	case nil:
 		return append(b, "NULL"...), nil
 	case string:
-		text = v
+		return appendQuoted(b, v), nil
 	case []byte:
-		text = `\x` + hex.EncodeToString(v)
+		// The hex form needs no escaping but its leading backslash.
+		b = append(b, `"\\x`...)
+		b = hex.AppendEncode(b, v)
 	case bool:
-		text = strconv.FormatBool(v)
+		b = strconv.AppendBool(append(b, '"'), v)
 	case int:
-		text = strconv.Itoa(v)
+		b = strconv.AppendInt(append(b, '"'), int64(v), 10)
 	case int64:
-		text = strconv.FormatInt(v, 10)
+		b = strconv.AppendInt(append(b, '"'), v, 10)
 	case time.Time:
-		text = v.UTC().Format("2006-01-02 15:04:05.999999Z07:00")
+		b = v.UTC().AppendFormat(append(b, '"'), "2006-01-02 15:04:05.999999Z07:00")
 	default:
 		return b, fmt.Errorf("sqlstore: cannot write %T into a PostgreSQL array", v)
 	}
-	// Inside a quoted element, a backslash and a double quote are escaped
-	// with a backslash.
+	return append(b, '"'), nil
+}
+
+// appendQuoted appends text as a quoted array element: inside it, a
+// backslash and a double quote are escaped with a backslash.
+func appendQuoted(b []byte, text string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(text); i++ {
 		if text[i] == '\\' || text[i] == '"' {
@@ -78,5 +83,5 @@ func appendArrayElem(b []byte, v any) ([]byte, error) {
 		}
 		b = append(b, text[i])
 	}
-	return append(b, '"'), nil
+	return append(b, '"')
 }
