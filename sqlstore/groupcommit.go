@@ -12,8 +12,9 @@ import (
 	"github.com/webhookkit/delivery"
 )
 
-// DefaultGroupCommit is how many writes share one transaction at most,
-// unless Config.GroupCommit says otherwise.
+// DefaultGroupCommit is the default of Config.GroupCommit on SQLite and
+// PostgreSQL: the most writes one transaction carries. On MySQL the
+// default is 1, no sharing.
 const DefaultGroupCommit = 128
 
 // write is one Insert or Complete waiting for its transaction.
@@ -281,7 +282,7 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return err
 	}
-	done, err := s.completed(ctx, s.db, s.q.batch, append(completeArgs, insertArgs...))
+	done, err := s.completed(ctx, append(completeArgs, insertArgs...))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
@@ -297,10 +298,10 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	return nil
 }
 
-// completed runs a batched completion, query with args, and returns the
-// IDs of the completed attempts, each with its cancel_requested.
-func (s *Store) completed(ctx context.Context, q querier, query string, args []any) (map[string]bool, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+// completed runs the PostgreSQL batch statement with args, and returns
+// the IDs of the attempts it completed, each with its cancel_requested.
+func (s *Store) completed(ctx context.Context, args []any) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, s.q.batch, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: complete: %w", err)
 	}

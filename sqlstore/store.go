@@ -97,8 +97,7 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	if c.Dialect != Postgres {
 		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
-			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true,
-			st.dialect.rebind(st.q.insertPrefix + st.q.insertRow): true,
+			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true, st.q.insertOne: true,
 		}}
 	}
 	st.commits = &committer{max: c.GroupCommit, flushers: c.Dialect.flushers(), run: st.runBatch, alone: st.writeAlone}
@@ -130,7 +129,10 @@ const columns = "id, event_id, event_type, endpoint_id, endpoint_url, status, at
 
 // queries are the Store's statements, built once for its dialect and table.
 type queries struct {
+	// insertPrefix and insertRow make an INSERT of any number of rows;
+	// insertOne is the INSERT of one row, the common case.
 	insertPrefix, insertRow string
+	insertOne               string
 	complete                string
 	status, cancelRequested string
 	get, event              string
@@ -158,9 +160,12 @@ func newQueries(d Dialect, table string) queries {
 		"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
 		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
 		"RETURNING id, cancel_requested"
+	insertPrefix := "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) VALUES "
+	insertRow := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return queries{
-		insertPrefix: "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) VALUES ",
-		insertRow:    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		insertPrefix: insertPrefix,
+		insertRow:    insertRow,
+		insertOne:    r(insertPrefix + insertRow),
 		complete: r("UPDATE " + table + " SET status = ?, response = ?, response_truncated = ?, response_status_code = ?, " +
 			"response_headers = ?, error = ?, attempted_at = ?, duration_ns = ?, lease_owner = NULL, lease_until = NULL " +
 			"WHERE id = ? AND status = 2"),
@@ -372,25 +377,21 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 }
 
 // insert stores jobs, at most insertBatch of them, with one statement.
+// The caller has checked them with checkJobs.
 func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
-	if err := checkJobs(jobs); err != nil {
-		return err
+	query := s.q.insertOne
+	if len(jobs) > 1 {
+		query = s.dialect.rebind(s.q.insertPrefix + strings.Repeat(s.q.insertRow+", ", len(jobs)-1) + s.q.insertRow)
 	}
-	var b strings.Builder
-	b.WriteString(s.q.insertPrefix)
 	args := make([]any, 0, len(jobs)*19)
-	for i, j := range jobs {
+	for _, j := range jobs {
 		row, err := s.rowArgs(j)
 		if err != nil {
 			return err
 		}
 		args = append(args, row...)
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(s.q.insertRow)
 	}
-	if _, err := db.ExecContext(ctx, s.dialect.rebind(b.String()), args...); err != nil {
+	if _, err := db.ExecContext(ctx, query, args...); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
 		}
