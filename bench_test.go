@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +107,66 @@ func BenchmarkDelivery(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkWorker is the worker's cost per attempt without network: it
+// drains b.N enqueued deliveries from memstore through a transport that
+// answers 204 at once.
+func BenchmarkWorker(b *testing.B) {
+	s := memstore.New()
+	ctx := context.Background()
+	secret := delivery.NewSecret()
+	tr := &answer204{want: int64(b.N), done: make(chan struct{})}
+	d, err := delivery.NewDispatcher(s, &delivery.Config{
+		HTTPClient:  &http.Client{Transport: tr},
+		Workers:     100,
+		PerEndpoint: 100,
+		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
+			return delivery.Endpoint{ID: id, URL: "https://example.com/" + id, Secrets: []string{secret}}, nil
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range b.N {
+		ep := fmt.Sprintf("ep_%d", i%10)
+		ev := delivery.Event{ID: fmt.Sprintf("evt_%d", i), Payload: benchPayload}
+		if _, err := d.Enqueue(ctx, ev, delivery.Endpoint{ID: ep, URL: "https://example.com/" + ep, Secrets: []string{secret}}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := d.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	<-tr.done
+	// Stop waits for the last attempts to be recorded.
+	if err := d.Stop(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	page, err := s.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusPending}, Limit: 1})
+	if err != nil || len(page.Attempts) > 0 {
+		b.Fatalf("attempts left pending (%v): %v", err, page.Attempts)
+	}
+}
+
+// answer204 answers every request with 204 No Content, sending nothing,
+// and closes done once it has answered want.
+type answer204 struct {
+	want int64
+	n    atomic.Int64
+	done chan struct{}
+}
+
+func (t *answer204) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	if t.n.Add(1) == t.want {
+		close(t.done)
+	}
+	return &http.Response{StatusCode: http.StatusNoContent, Status: "204 No Content", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 }

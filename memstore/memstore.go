@@ -7,11 +7,11 @@ package memstore
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -21,15 +21,22 @@ import (
 // Store is an in-memory delivery.Store. It is safe for concurrent use by
 // multiple goroutines, within one process. It hands out copies: a caller
 // that changes a returned Attempt, its headers or a payload changes nothing
-// stored.
+// stored. Claim costs O(k log n) for k attempts claimed out of n pending,
+// so a worker drains a large backlog in time proportional to its size;
+// List and Cancel look at every attempt.
 type Store struct {
 	mu sync.Mutex
 	// rows holds every attempt by ID.
 	rows map[string]*row
 	// ids holds every attempt ID, sorted, for List.
 	ids []string
-	// pending holds the pending attempts, for Claim and Cancel.
+	// pending holds the pending attempts, for Cancel.
 	pending map[string]*row
+	// free holds the pending attempts that no lease holds, by schedule, so
+	// that Claim takes the first ones without looking at the others; held
+	// holds the leased ones, by lease end. Each pending attempt is in one
+	// of the two.
+	free, held *rowHeap
 	// latest holds, per event ID, its attempt with the greatest ID.
 	latest map[string]*row
 }
@@ -41,6 +48,10 @@ type row struct {
 	// cancelRequested marks a leased attempt whose event or endpoint was
 	// canceled: its completion inserts no retry.
 	cancelRequested bool
+	// heap is the heap that holds the pending row, and index its place
+	// there.
+	heap  *rowHeap
+	index int
 }
 
 var _ delivery.Store = (*Store)(nil)
@@ -50,6 +61,8 @@ func New() *Store {
 	return &Store{
 		rows:    make(map[string]*row),
 		pending: make(map[string]*row),
+		free:    &rowHeap{before: scheduledBefore},
+		held:    &rowHeap{before: leaseEndsBefore},
 		latest:  make(map[string]*row),
 	}
 }
@@ -101,6 +114,7 @@ func (s *Store) add(j delivery.Job) {
 	id := r.attempt.ID
 	s.rows[id] = r
 	s.pending[id] = r
+	s.queue(r)
 	if i, _ := slices.BinarySearch(s.ids, id); i == len(s.ids) {
 		s.ids = append(s.ids, id)
 	} else {
@@ -153,8 +167,27 @@ func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *deli
 // finish drops what only pending work needs from r. The caller holds s.mu.
 func (s *Store) finish(r *row) {
 	delete(s.pending, r.attempt.ID)
+	heap.Remove(r.heap, r.index)
+	r.heap = nil
 	r.lease = delivery.Lease{}
 	r.cancelRequested = false
+}
+
+// queue puts the pending row r in the heap its lease calls for, taking it
+// out of the other. The caller holds s.mu.
+func (s *Store) queue(r *row) {
+	h := s.free
+	if r.lease.Owner != "" {
+		h = s.held
+	}
+	if r.heap == h {
+		heap.Fix(h, r.index)
+		return
+	}
+	if r.heap != nil {
+		heap.Remove(r.heap, r.index)
+	}
+	heap.Push(h, r)
 }
 
 // Claim implements delivery.Store.
@@ -167,23 +200,22 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var due []*row
-	for _, r := range s.pending {
-		if !r.attempt.ScheduledAt.After(req.Now) && !held(r.lease, req.Now) {
-			due = append(due, r)
-		}
+	// Leases that have ended free their attempts, which keep the lease to
+	// tell the next claim that they were taken over.
+	for s.held.Len() > 0 && !held(s.held.rows[0].lease, req.Now) {
+		heap.Push(s.free, heap.Pop(s.held))
 	}
-	sort.Slice(due, func(i, j int) bool {
-		a, b := due[i].attempt, due[j].attempt
-		if !a.ScheduledAt.Equal(b.ScheduledAt) {
-			return a.ScheduledAt.Before(b.ScheduledAt)
+	var jobs []delivery.Job
+	for len(jobs) < req.Limit && s.free.Len() > 0 && !s.free.rows[0].attempt.ScheduledAt.After(req.Now) {
+		r := s.free.rows[0]
+		if held(r.lease, req.Now) {
+			// Freed by an earlier claim whose Now was later than this one's.
+			s.queue(r)
+			continue
 		}
-		return a.ID < b.ID
-	})
-	jobs := make([]delivery.Job, 0, min(len(due), req.Limit))
-	for _, r := range due[:min(len(due), req.Limit)] {
 		reclaimed := r.lease.Owner != ""
 		r.lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
+		s.queue(r)
 		jobs = append(jobs, delivery.Job{
 			Attempt:   r.attempt.Clone(),
 			Payload:   bytes.Clone(r.payload),
@@ -215,7 +247,9 @@ func (s *Store) Release(ctx context.Context, owner string, ids ...string) error 
 		if r.cancelRequested {
 			r.attempt.Status = delivery.StatusCanceled
 			s.finish(r)
+			continue
 		}
+		s.queue(r)
 	}
 	return nil
 }

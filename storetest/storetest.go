@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"ConcurrentCompletions", testConcurrentCompletions},
 		{"Claim", testClaim},
 		{"ClaimLeases", testClaimLeases},
+		{"ClaimEarlierNow", testClaimEarlierNow},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"Release", testRelease},
 		{"Cancel", testCancel},
@@ -449,6 +450,22 @@ func testClaimLeases(t *testing.T, s delivery.Store) {
 	f.Error = "lease expired"
 	require.NoError(t, s.Complete(ctx, f, nil))
 	requireStored(t, s, f)
+}
+
+// testClaimEarlierNow checks that a lease is judged by each claim's own
+// Now: one claim finding a lease ended does not end it for a claim whose
+// Now comes before the lease's Until, as happens between processes whose
+// clocks differ.
+func testClaimEarlierNow(t *testing.T, s delivery.Store) {
+	a := pending("evt_1", "ep_1")
+	b := pending("evt_2", "ep_1")
+	insert(t, s, a, b)
+	require.Len(t, claim(t, s, "w1", base, 10), 2, "both leased until base+1m")
+	require.Equal(t, []string{a.ID}, jobIDs(claim(t, s, "w2", base.Add(2*time.Minute), 1)), "w2 takes a over; b's lease has ended too")
+	require.Empty(t, claim(t, s, "w3", base.Add(30*time.Second), 10), "at base+30s, w1 still holds b and w2 holds a")
+	jobs := claim(t, s, "w4", base.Add(time.Minute), 10)
+	require.Equal(t, []string{b.ID}, jobIDs(jobs), "b's lease ends at its Until")
+	require.True(t, jobs[0].Reclaimed)
 }
 
 func testConcurrentClaims(t *testing.T, s delivery.Store) {
