@@ -529,14 +529,13 @@ func sampleHeap(peak *atomic.Uint64) func() {
 	return func() { close(stop); <-done }
 }
 
-// runWorkerUntilEmpty runs a worker on s until no attempt is pending.
-func runWorkerUntilEmpty(s *sqlstore.Store, base string) error {
-	tr := delivery.NewTransport(loopback)
-	defer tr.CloseIdleConnections()
+// runWorkerUntilEmpty runs a worker of the given number of workers on s,
+// sending with client, until no attempt is pending.
+func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, workers int) error {
 	d, err := delivery.NewDispatcher(s, &delivery.Config{
-		HTTPClient:   &http.Client{Transport: tr},
-		Workers:      16,
-		PerEndpoint:  16,
+		HTTPClient:   client,
+		Workers:      workers,
+		PerEndpoint:  workers,
 		PollInterval: 20 * time.Millisecond,
 		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
@@ -575,7 +574,9 @@ func drainWorker(driver, dsn, prefix, base string) error {
 	}
 	var peak atomic.Uint64
 	stopSampling := sampleHeap(&peak)
-	err = runWorkerUntilEmpty(s, base)
+	tr := delivery.NewTransport(loopback)
+	defer tr.CloseIdleConnections()
+	err = runWorkerUntilEmpty(s, &http.Client{Transport: tr}, base, 16)
 	stopSampling()
 	fmt.Println(peak.Load())
 	return err
