@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,14 +17,22 @@ import (
 // with every batch size. It uses no driver's array type, so that sqlstore
 // keeps depending on none.
 func pgArrays(rows [][]any, width int) ([]any, error) {
-	cols := make([][]byte, width)
-	for c := range cols {
-		cols[c] = append(cols[c], '{')
-	}
-	for r, row := range rows {
+	for _, row := range rows {
 		if len(row) != width {
 			return nil, fmt.Errorf("sqlstore: batch row has %d arguments, not %d", len(row), width)
 		}
+	}
+	cols := make([][]byte, width)
+	for c := range cols {
+		// Allocate each array once, at about its final size, rather than
+		// grow it element by element: payloads make arrays of kilobytes.
+		size := 2
+		for _, row := range rows {
+			size += elemSize(row[c]) + 1
+		}
+		cols[c] = append(make([]byte, 0, size), '{')
+	}
+	for r, row := range rows {
 		for c, v := range row {
 			if r > 0 {
 				cols[c] = append(cols[c], ',')
@@ -39,6 +48,21 @@ func pgArrays(rows [][]any, width int) ([]any, error) {
 		args[c] = string(append(cols[c], '}'))
 	}
 	return args, nil
+}
+
+// elemSize is about the length of v as an array element: exact for text
+// and bytes.
+func elemSize(v any) int {
+	switch v := v.(type) {
+	case nil:
+		return len("NULL")
+	case string:
+		return len(v) + 2 + strings.Count(v, `"`) + strings.Count(v, `\`)
+	case []byte:
+		return 2*len(v) + len(`"\\x"`)
+	default:
+		return 40 // a number, a time, or a valuer's value
+	}
 }
 
 // appendArrayElem appends one statement argument as an array element:
