@@ -98,12 +98,14 @@ type Config struct {
 	// and Recover.
 	Endpoints EndpointFunc
 	// Workers is how many attempts the worker sends at once. Defaults to 16.
-	// More workers drain a backlog faster, also because their records share
-	// more of sqlstore's group commits (BENCHMARKS.md measured 64 workers
-	// 1.4 to 1.5 times as fast as 16); keep the database pool's idle
-	// connections at least as many.
+	// A worker is free for the next attempt as soon as its request ends,
+	// while the outcome is being recorded; the worker holds at most twice
+	// Workers claimed attempts. More workers drain a backlog faster, also
+	// because their records share more of sqlstore's group commits
+	// (BENCHMARKS.md measured 64 workers 1.4 to 1.5 times as fast as 16);
+	// keep the database pool's idle connections at least as many.
 	Workers int
-	// PerEndpoint is how many of them may go to one endpoint at once.
+	// PerEndpoint is how many requests may go to one endpoint at once.
 	// Defaults to 4.
 	PerEndpoint int
 	// PollInterval is how often an idle worker asks the store for due

@@ -21,8 +21,9 @@ type workerRun struct {
 	inflight     sync.WaitGroup
 
 	mu          sync.Mutex
-	busy        int            // attempts in flight
-	perEndpoint map[string]int // attempts in flight per endpoint
+	busy        int            // attempts being sent
+	perEndpoint map[string]int // attempts being sent, per endpoint
+	held        int            // attempts claimed and not yet recorded
 }
 
 // Start starts the worker: a goroutine that claims due attempts from the
@@ -128,10 +129,13 @@ func (d *Dispatcher) claimLoop(loopCtx, sendCtx context.Context, r *workerRun) {
 }
 
 // claimOnce claims what the free workers can take, starts sending it, and
-// reports whether it filled every free worker.
+// reports whether it filled every free worker. A worker is free once its
+// request has ended, while the attempt's outcome is still being recorded;
+// at most twice Config.Workers attempts are held at once, so that records
+// slower than requests hold back claims.
 func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) bool {
 	r.mu.Lock()
-	free := d.cfg.Workers - r.busy
+	free := min(d.cfg.Workers-r.busy, 2*d.cfg.Workers-r.held)
 	r.mu.Unlock()
 	// Claim in batches: while most workers are busy, wait for more to free
 	// up rather than pay a claim per finished attempt.
@@ -164,9 +168,16 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 		r.inflight.Add(1)
 		go func() {
 			defer r.inflight.Done()
-			defer d.wakeWorker()
-			defer r.release(j.Attempt.EndpointID)
-			d.process(sendCtx, j)
+			defer func() {
+				r.drop()
+				d.wakeWorker()
+			}()
+			sent := sync.OnceFunc(func() {
+				r.release(j.Attempt.EndpointID)
+				d.wakeWorker()
+			})
+			defer sent()
+			d.process(sendCtx, j, sent)
 		}()
 	}
 	if len(excess) > 0 {
@@ -181,15 +192,24 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 func (r *workerRun) acquire(endpoint string, workers, perEndpoint int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.busy >= workers || r.perEndpoint[endpoint] >= perEndpoint {
+	if r.busy >= workers || r.held >= 2*workers || r.perEndpoint[endpoint] >= perEndpoint {
 		return false
 	}
 	r.busy++
+	r.held++
 	r.perEndpoint[endpoint]++
 	return true
 }
 
-// release gives back what acquire took.
+// drop counts an attempt acquired for as recorded.
+func (r *workerRun) drop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held--
+}
+
+// release frees the worker and the endpoint's place that acquire took,
+// once the attempt's request has ended.
 func (r *workerRun) release(endpoint string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,10 +219,11 @@ func (r *workerRun) release(endpoint string) {
 	}
 }
 
-// process sends one claimed attempt and records it. Errors are logged:
-// nothing is lost, since an unrecorded attempt stays pending and is taken
-// over when its lease ends.
-func (d *Dispatcher) process(ctx context.Context, job Job) {
+// process sends one claimed attempt and records it, calling sent once no
+// request for it is in flight any more. Errors are logged: nothing is
+// lost, since an unrecorded attempt stays pending and is taken over when
+// its lease ends.
+func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 	a := job.Attempt
 	if job.Reclaimed {
 		_, _ = d.settle(ctx, job, failed(a, errLeaseExpired), errLeaseExpired, d.cfg.Retry)
@@ -230,6 +251,7 @@ func (d *Dispatcher) process(ctx context.Context, job Job) {
 		return
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)
+	sent()
 	_, _ = d.settle(ctx, job, final, sendErr, d.cfg.Retry)
 }
 

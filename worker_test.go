@@ -506,3 +506,56 @@ func TestEnqueueTxNeedsTxStore(t *testing.T) {
 	require.ErrorIs(t, err, delivery.ErrInvalidInput)
 	require.ErrorContains(t, err, "TxStore")
 }
+
+// recordGate is a store whose Complete waits until open is closed.
+type recordGate struct {
+	*memstore.Store
+	open    chan struct{}
+	waiting atomic.Int32
+}
+
+func (g *recordGate) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	g.waiting.Add(1)
+	<-g.open
+	return g.Store.Complete(ctx, final, next)
+}
+
+// A worker is free for the next request as soon as its request ends, while
+// the outcome is still being written; the attempts held, sent or being
+// recorded, stay within twice Workers.
+func TestWorkerFreesWorkerWhileRecording(t *testing.T) {
+	t.Parallel()
+	store := &recordGate{Store: memstore.New(), open: make(chan struct{})}
+	calls := new(atomic.Int32)
+	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
+	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
+	d, err := delivery.NewDispatcher(store, &delivery.Config{
+		AddressPolicy: loopback,
+		Workers:       1,
+		PerEndpoint:   1,
+		PollInterval:  5 * time.Millisecond,
+		Endpoints:     func(context.Context, string) (delivery.Endpoint, error) { return ep, nil },
+	})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, id := range []string{"evt_1", "evt_2", "evt_3"} {
+		_, err := d.Enqueue(ctx, delivery.Event{ID: id}, ep, nil)
+		require.NoError(t, err)
+	}
+	require.NoError(t, d.Start(ctx))
+	waitFor(t, "a second request while the first outcome is being recorded", func() bool {
+		return calls.Load() == 2 && store.waiting.Load() == 2
+	})
+	// Several poll intervals: a worker that held more than two attempts
+	// would have sent the third by now.
+	time.Sleep(100 * time.Millisecond)
+	require.EqualValues(t, 2, calls.Load(), "one worker holds at most two attempts")
+
+	close(store.open)
+	waitFor(t, "all three delivered", func() bool {
+		page, err := store.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusSuccess}})
+		return err == nil && len(page.Attempts) == 3
+	})
+	require.NoError(t, d.Stop(ctx))
+	require.EqualValues(t, 3, calls.Load())
+}
