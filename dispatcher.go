@@ -451,19 +451,27 @@ func (d *Dispatcher) newRequest(ctx context.Context, job Job, ep Endpoint, keys 
 		req.Header.Set(name, value)
 	}
 	ts := strconv.FormatInt(at.Unix(), 10)
-	// The names are in canonical form already; one backing array holds
-	// the values.
+	// The keys are canonical already, so Set's canonicalization and its
+	// slice a value are skipped: one backing array holds the values.
 	values := [...]string{"application/json", d.cfg.UserAgent, job.Attempt.EventID, ts, ""}
 	req.Header["Content-Type"] = values[0:1:1]
 	req.Header["User-Agent"] = values[1:2:2]
-	req.Header["Webhook-Id"] = values[2:3:3]
-	req.Header["Webhook-Timestamp"] = values[3:4:4]
+	req.Header[canonicalID] = values[2:3:3]
+	req.Header[canonicalTimestamp] = values[3:4:4]
 	if len(keys) > 0 {
 		values[4] = signature(keys, job.Attempt.EventID, ts, job.Payload)
-		req.Header["Webhook-Signature"] = values[4:5:5]
+		req.Header[canonicalSignature] = values[4:5:5]
 	}
 	return req, nil
 }
+
+// The canonical forms of the Standard Webhooks header names, the keys of an
+// http.Header.
+var (
+	canonicalID        = http.CanonicalHeaderKey(HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
+)
 
 // readBody reads up to limit bytes of body, then drains up to maxDrain more
 // so the connection can be reused, and closes it. truncated reports that

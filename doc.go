@@ -45,9 +45,9 @@
 // Each HTTP request that leaves the process has its own attempt. The library
 // never retries in-process behind the record's back: go-retryablehttp's
 // retry loop is not used, only its policy, which [DefaultRetryPolicy]
-// consults to tell which transport errors are final. A retry is a new attempt, with the next
-// attempt_number and trigger "retry", which [Store.Complete] inserts in the
-// same atomic step that records the failure.
+// consults to tell which transport errors are final. A retry is a new
+// attempt, with the next attempt_number and trigger "retry", which
+// [Store.Complete] inserts in the same atomic step that records the failure.
 //
 // # Durable delivery
 //

@@ -128,14 +128,17 @@ func (d *Dispatcher) claimLoop(loopCtx, sendCtx context.Context, r *workerRun) {
 	}
 }
 
+// heldPerWorker bounds the attempts the worker holds, being sent or being
+// recorded, at this many a worker: a worker is free once its request has
+// ended, while the outcome is still being recorded, and records slower
+// than requests must hold back claims.
+const heldPerWorker = 2
+
 // claimOnce claims what the free workers can take, starts sending it, and
-// reports whether it filled every free worker. A worker is free once its
-// request has ended, while the attempt's outcome is still being recorded;
-// at most twice Config.Workers attempts are held at once, so that records
-// slower than requests hold back claims.
+// reports whether it filled every free worker.
 func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) bool {
 	r.mu.Lock()
-	free := min(d.cfg.Workers-r.busy, 2*d.cfg.Workers-r.held)
+	free := min(d.cfg.Workers-r.busy, heldPerWorker*d.cfg.Workers-r.held)
 	r.mu.Unlock()
 	// Claim in batches: while most workers are busy, wait for more to free
 	// up rather than pay a claim per finished attempt.
@@ -192,7 +195,7 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 func (r *workerRun) acquire(endpoint string, workers, perEndpoint int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.busy >= workers || r.held >= 2*workers || r.perEndpoint[endpoint] >= perEndpoint {
+	if r.busy >= workers || r.held >= heldPerWorker*workers || r.perEndpoint[endpoint] >= perEndpoint {
 		return false
 	}
 	r.busy++

@@ -43,15 +43,7 @@ func BenchmarkInsertCompleteParallel(b *testing.B) {
 			groupCommit int
 		}{{"shared", sqlstore.DefaultGroupCommit}, {"alone", 1}} {
 			b.Run(e.name+"/"+mode.name, func(b *testing.B) {
-				db := serverPool(e.open(b), e)
-				s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: mode.groupCommit})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Migrate(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				dropTables(b, db, s)
+				s := newGroupCommitStore(b, serverPool(e.open(b), e), mode.groupCommit)
 				ctx := context.Background()
 				payload := make([]byte, 1024)
 				b.SetParallelism(32)

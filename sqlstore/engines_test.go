@@ -91,7 +91,14 @@ func uniquePrefix() string {
 // when the test ends.
 func newStore(t testing.TB, db *sql.DB) *sqlstore.Store {
 	t.Helper()
-	s := migratedStore(t, db)
+	return newGroupCommitStore(t, db, 0)
+}
+
+// newGroupCommitStore is newStore with Config.GroupCommit set to
+// groupCommit.
+func newGroupCommitStore(t testing.TB, db *sql.DB, groupCommit int) *sqlstore.Store {
+	t.Helper()
+	s := migratedGroupCommitStore(t, db, groupCommit)
 	dropTables(t, db, s)
 	return s
 }
@@ -100,7 +107,12 @@ func newStore(t testing.TB, db *sql.DB) *sqlstore.Store {
 // the caller drops.
 func migratedStore(t testing.TB, db *sql.DB) *sqlstore.Store {
 	t.Helper()
-	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix()})
+	return migratedGroupCommitStore(t, db, 0)
+}
+
+func migratedGroupCommitStore(t testing.TB, db *sql.DB, groupCommit int) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: groupCommit})
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(context.Background()))
 	return s

@@ -26,17 +26,8 @@ func TestGroupCommit(t *testing.T) {
 		// them by default.
 		for _, groupCommit := range []int{sqlstore.DefaultGroupCommit, 1} {
 			t.Run(fmt.Sprintf("%s/GroupCommit=%d", e.name, groupCommit), func(t *testing.T) {
-				db := serverPool(e.open(t), e)
-				s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: groupCommit})
-				require.NoError(t, err)
-				require.NoError(t, s.Migrate(context.Background()))
-				dropTables(t, db, s)
-				var batched, largest atomic.Int64
-				sqlstore.OnBatch(s, func(n int) {
-					batched.Add(int64(n))
-					for m := largest.Load(); int64(n) > m && !largest.CompareAndSwap(m, int64(n)); m = largest.Load() {
-					}
-				})
+				s := newGroupCommitStore(t, serverPool(e.open(t), e), groupCommit)
+				batched, largest := watchBatches(s)
 				burst(t, s)
 				if groupCommit > 1 {
 					require.Greater(t, largest.Load(), int64(1), "no two writes shared a transaction")
@@ -176,16 +167,8 @@ func TestGroupCommitRoundTrip(t *testing.T) {
 	hostile := []string{``, `"`, `\`, `\\"`, `{}`, `{"a":1}`, `a,b`, `NULL`, `null`, `'; DROP TABLE x; --`, "tab\tnew\nline", "ünïcödé ✓", `\x00`, ` `}
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
-			db := serverPool(e.open(t), e)
-			s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: uniquePrefix(), GroupCommit: sqlstore.DefaultGroupCommit})
-			require.NoError(t, err)
-			require.NoError(t, s.Migrate(context.Background()))
-			dropTables(t, db, s)
-			var largest atomic.Int64
-			sqlstore.OnBatch(s, func(n int) {
-				for m := largest.Load(); int64(n) > m && !largest.CompareAndSwap(m, int64(n)); m = largest.Load() {
-				}
-			})
+			s := newGroupCommitStore(t, serverPool(e.open(t), e), sqlstore.DefaultGroupCommit)
+			_, largest := watchBatches(s)
 			ctx := context.Background()
 			now := time.Now().UTC().Truncate(time.Microsecond)
 			var want []delivery.Attempt
@@ -227,4 +210,16 @@ func TestGroupCommitRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// watchBatches counts the writes of s that shared a transaction, and keeps
+// the size of the largest batch. Call it before s is used.
+func watchBatches(s *sqlstore.Store) (batched, largest *atomic.Int64) {
+	batched, largest = new(atomic.Int64), new(atomic.Int64)
+	sqlstore.OnBatch(s, func(n int) {
+		batched.Add(int64(n))
+		for m := largest.Load(); int64(n) > m && !largest.CompareAndSwap(m, int64(n)); m = largest.Load() {
+		}
+	})
+	return batched, largest
 }

@@ -400,6 +400,12 @@ func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) erro
 	return nil
 }
 
+// placeholders returns the parenthesized list of n placeholders, n > 0, of
+// an IN clause, for rebind.
+func placeholders(n int) string {
+	return "(" + strings.Repeat("?, ", n-1) + "?)"
+}
+
 // isUniqueViolation reports whether err is a primary key conflict, by the
 // codes each engine uses: SQLSTATE 23505 (PostgreSQL), error 1062 (MySQL),
 // SQLITE_CONSTRAINT_PRIMARYKEY (SQLite). It reads the error text, so that
@@ -546,7 +552,7 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 			for _, j := range jobs {
 				args = append(args, j.Attempt.ID)
 			}
-			query := s.dialect.rebind(s.q.claimUpdatePrefix + "(" + strings.Repeat("?, ", len(jobs)-1) + "?)")
+			query := s.dialect.rebind(s.q.claimUpdatePrefix + placeholders(len(jobs)))
 			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 				return fmt.Errorf("sqlstore: claim: %w", err)
 			}
@@ -599,7 +605,7 @@ func (s *Store) Release(ctx context.Context, owner string, ids ...string) error 
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		query := s.dialect.rebind(s.q.release + "(" + strings.Repeat("?, ", len(chunk)-1) + "?)")
+		query := s.dialect.rebind(s.q.release + placeholders(len(chunk)))
 		err := retryDeadlocks(ctx, func() error {
 			_, err := s.db.ExecContext(ctx, query, args...)
 			return err
@@ -714,7 +720,7 @@ func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
 		add("endpoint_id = ?", q.EndpointID)
 	}
 	if len(q.Statuses) > 0 {
-		where = append(where, "status IN ("+strings.Repeat("?, ", len(q.Statuses)-1)+"?)")
+		where = append(where, "status IN "+placeholders(len(q.Statuses)))
 		for _, st := range q.Statuses {
 			args = append(args, st)
 		}
