@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Version is the library's version, sent in the default User-Agent.
@@ -66,11 +69,12 @@ type Config struct {
 	// response. Defaults to DefaultTimeout.
 	Timeout time.Duration
 	// MaxPayloadSize is the largest Event.Payload accepted, in bytes.
-	// Defaults to DefaultMaxPayloadSize.
+	// Defaults to DefaultMaxPayloadSize; at most MaxBodySize.
 	MaxPayloadSize int
 	// MaxResponseBodySize is how many bytes of a response body an attempt
 	// records; a longer body is cut and the attempt marked
-	// ResponseTruncated. Defaults to DefaultMaxResponseBodySize.
+	// ResponseTruncated. Defaults to DefaultMaxResponseBodySize; at most
+	// MaxBodySize.
 	MaxResponseBodySize int
 	// UserAgent is the User-Agent request header. Defaults to
 	// DefaultUserAgent.
@@ -86,10 +90,13 @@ type Config struct {
 	// Retry decides whether a failed attempt gets another, and when.
 	// Defaults to DefaultRetryPolicy.
 	Retry RetryPolicy
-	// OnExhausted, if set, is called once for each delivery that ends
-	// without success: with its last attempt, and why no retry follows
-	// (ErrRetriesExhausted, ErrNotRetryable or ErrEndpointGone wrapped).
-	// It runs on the goroutine that recorded the attempt.
+	// OnExhausted, if set, is called once for each delivery that the retry
+	// policy ends without success: with its last attempt, and why no retry
+	// follows (ErrRetriesExhausted, ErrNotRetryable or ErrEndpointGone
+	// wrapped). It is not called for deliveries that end because the host
+	// canceled them (CancelEvent, an endpoint reported gone), nor for a
+	// retry dropped by such a cancel while its attempt was in flight. It
+	// runs on the goroutine that recorded the attempt.
 	OnExhausted func(ctx context.Context, last Attempt, reason error)
 	// Endpoints looks endpoints up when an attempt is sent by the worker,
 	// Resend or Recover, so that a changed URL, secret or header applies
@@ -147,6 +154,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Timeout < 0 || cfg.MaxPayloadSize < 0 || cfg.MaxResponseBodySize < 0 || cfg.Workers < 0 ||
 		cfg.PerEndpoint < 0 || cfg.PollInterval < 0 || cfg.Lease < 0 {
 		return cfg, invalid("config: durations, sizes and counts must not be negative")
+	}
+	if cfg.MaxPayloadSize > MaxBodySize || cfg.MaxResponseBodySize > MaxBodySize {
+		return cfg, invalid("config: MaxPayloadSize and MaxResponseBodySize must not exceed MaxBodySize (%d)", MaxBodySize)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -250,10 +260,12 @@ type AttemptError struct {
 	StatusCode int
 	// Err is the transport error, or nil when a response arrived.
 	Err error
-	// Next is the retry that was scheduled, pending, or nil when the
-	// delivery ended.
+	// Next is the retry that was stored, pending, or nil when none was:
+	// the delivery ended, or the event was canceled while the attempt was
+	// in flight and the store dropped the retry.
 	Next *Attempt
-	// GiveUp says why no retry follows, when Next is nil.
+	// GiveUp says why no retry follows, when Next is nil: the retry
+	// policy's error, or ErrEventCanceled.
 	GiveUp error
 }
 
@@ -320,7 +332,23 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 		return Attempt{}, fmt.Errorf("delivery: store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)
-	return d.settle(ctx, job, final, sendErr, d.cfg.Retry)
+	final, err = d.settle(ctx, job, final, sendErr, d.cfg.Retry)
+	d.confirmRetry(ctx, err)
+	return final, err
+}
+
+// confirmRetry checks that the retry named by err, an error of settle,
+// was stored: a Store drops it when the event was canceled while the
+// attempt was in flight, and the caller must learn what the store did.
+func (d *Dispatcher) confirmRetry(ctx context.Context, err error) {
+	var aerr *AttemptError
+	if !errors.As(err, &aerr) || aerr.Next == nil {
+		return
+	}
+	_, gerr := d.store.Get(context.WithoutCancel(ctx), aerr.Next.ID)
+	if errors.Is(gerr, ErrNotFound) {
+		aerr.Next, aerr.GiveUp = nil, ErrEventCanceled
+	}
 }
 
 // newJob returns a new pending attempt of an event to ep, due at.
@@ -426,7 +454,7 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 	body, truncated, readErr := readBody(resp.Body, d.cfg.MaxResponseBodySize)
 	a.Duration = time.Since(start)
 	a.ResponseStatusCode = resp.StatusCode
-	a.ResponseHeaders = resp.Header
+	a.ResponseHeaders = recordedHeaders(resp.Header)
 	a.Response = string(body)
 	a.ResponseTruncated = truncated
 	switch {
@@ -522,9 +550,46 @@ func (d *Dispatcher) recordContext(ctx context.Context) (context.Context, contex
 }
 
 // errorText returns err's message as an attempt records it: valid UTF-8
-// without NUL bytes, which every store's text column can hold.
+// without NUL bytes, at most MaxErrorLength bytes, which every Store holds.
 func errorText(err error) string {
-	return strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", ""), "\uFFFD")
+	text := strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", ""), "\uFFFD")
+	if len(text) <= MaxErrorLength {
+		return text
+	}
+	const more = " …"
+	cut := MaxErrorLength - len(more)
+	for !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + more
+}
+
+// recordedHeaders returns the response headers as an attempt records them:
+// in name order, as many as fit in MaxResponseHeaderBytes, which every
+// Store holds. The default client refuses larger headers before this; a
+// host's own client may not.
+func recordedHeaders(h http.Header) http.Header {
+	size := 0
+	for name, values := range h {
+		for _, v := range values {
+			size += len(name) + len(v)
+		}
+	}
+	if size <= MaxResponseHeaderBytes {
+		return h
+	}
+	kept := http.Header{}
+	budget := MaxResponseHeaderBytes
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[name] {
+			if len(name)+len(v) > budget {
+				return kept
+			}
+			budget -= len(name) + len(v)
+			kept[name] = append(kept[name], v)
+		}
+	}
+	return kept
 }
 
 // logAttempt logs a completed attempt.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -176,7 +177,7 @@ func TestDeliverSignsWithEverySecret(t *testing.T) {
 	require.Equal(t, want, <-sigs)
 	require.Len(t, strings.Fields(want), 2)
 
-	ep.Secrets = nil
+	ep.ID, ep.Secrets = "ep_unsigned", nil
 	_, err = b.d.Deliver(context.Background(), event, ep)
 	require.NoError(t, err)
 	require.Empty(t, <-sigs, "an endpoint without secrets gets no signature header")
@@ -492,9 +493,9 @@ func TestDeliverConcurrentIDsIncrease(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			for range 10 {
+			for j := range 10 {
 				ev := event
-				ev.ID = "evt_" + string(rune('a'+i))
+				ev.ID = fmt.Sprintf("evt_%c%d", 'a'+i, j)
 				if _, err := b.d.Deliver(context.Background(), ev, b.endpoint(srv.URL)); err != nil {
 					t.Error(err)
 				}

@@ -117,7 +117,8 @@ func ExampleVerifier_handler() {
 	defer d.Stop(context.Background()) // closes its idle connections
 	ev := delivery.Event{ID: "evt_3", Payload: []byte(`{}`)}
 	signed, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{secret}})
-	forged, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}})
+	// One event goes to one endpoint once: the forger is another endpoint.
+	forged, _ := d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_forger", URL: srv.URL, Secrets: []string{delivery.NewSecret()}})
 	fmt.Println(signed.ResponseStatusCode, forged.ResponseStatusCode)
 	// Output: 204 401
 }

@@ -75,7 +75,9 @@ func TestDeliverRefusesForbiddenAddresses(t *testing.T) {
 		"http://10.0.0.1/",
 		"http://[fd00:ec2::254]/",
 	} {
-		a, err := b.d.Deliver(context.Background(), event, delivery.Endpoint{ID: "ep_1", URL: u})
+		ev := event
+		ev.ID = "evt_" + strings.NewReplacer(":", "_", "/", "_", "[", "_", "]", "_").Replace(u)
+		a, err := b.d.Deliver(context.Background(), ev, delivery.Endpoint{ID: "ep_1", URL: u})
 		require.ErrorIs(t, err, delivery.ErrDeliveryFailed, u)
 		require.Equal(t, delivery.StatusFailure, a.Status, u)
 		var aerr *delivery.AttemptError

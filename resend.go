@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -35,35 +36,60 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 	if err != nil {
 		return Attempt{}, err
 	}
-	last, err := d.lastAttempt(ctx, eventID, endpointID)
+	var job Job
+	err = d.insertNext(ctx, eventID, endpointID, func(last Attempt) (Job, bool, error) {
+		now := d.now()
+		job, err = d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, now)
+		job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
+		return job, true, err
+	})
 	if err != nil {
-		return Attempt{}, err
-	}
-	now := d.now()
-	job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, now)
-	if err != nil {
-		return Attempt{}, err
-	}
-	job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
-	if err := d.store.Insert(ctx, job); err != nil {
 		return Attempt{}, fmt.Errorf("delivery: store attempt of event %s to endpoint %s: %w", eventID, endpointID, err)
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)
 	return d.settle(ctx, job, final, sendErr, noRetry)
 }
 
-// lastAttempt returns the attempt of greatest ID of an event to an
-// endpoint, or the zero Attempt when there is none.
+// numberTries is how often insertNext tries again when another writer
+// took the attempt number it meant to use.
+const numberTries = 5
+
+// insertNext stores the job that next makes from the last attempt of an
+// event to an endpoint (the zero Attempt when there is none), so that it
+// gets the next attempt number, unless next declines. When a concurrent
+// writer (a retry, another Resend) takes that number first, it looks
+// again and retries, a few times.
+func (d *Dispatcher) insertNext(ctx context.Context, eventID, endpointID string, next func(last Attempt) (Job, bool, error)) error {
+	for try := 1; ; try++ {
+		last, err := d.lastAttempt(ctx, eventID, endpointID)
+		if err != nil {
+			return err
+		}
+		job, ok, err := next(last)
+		if err != nil || !ok {
+			return err
+		}
+		err = d.store.Insert(ctx, job)
+		if err == nil || !errors.Is(err, ErrDuplicate) || try == numberTries {
+			return err
+		}
+	}
+}
+
+// lastAttempt returns the attempt of greatest AttemptNumber of an event to
+// an endpoint, or the zero Attempt when there is none.
 func (d *Dispatcher) lastAttempt(ctx context.Context, eventID, endpointID string) (Attempt, error) {
 	var last Attempt
 	q := ListQuery{EventID: eventID, EndpointID: endpointID, Limit: MaxListLimit}
 	for {
 		page, err := d.store.List(ctx, q)
 		if err != nil {
-			return Attempt{}, fmt.Errorf("delivery: list attempts of event %s to endpoint %s: %w", eventID, endpointID, err)
+			return Attempt{}, fmt.Errorf("list attempts of event %s to endpoint %s: %w", eventID, endpointID, err)
 		}
-		if n := len(page.Attempts); n > 0 {
-			last = page.Attempts[n-1]
+		for _, a := range page.Attempts {
+			if a.AttemptNumber > last.AttemptNumber {
+				last = a
+			}
 		}
 		if page.Next == "" {
 			return last, nil
@@ -125,20 +151,21 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 // recoverEvent enqueues a manual attempt of an event to ep if its last
 // attempt there failed, and reports whether it did.
 func (d *Dispatcher) recoverEvent(ctx context.Context, eventID string, ep Endpoint) (bool, error) {
-	last, err := d.lastAttempt(ctx, eventID, ep.ID)
-	if err != nil || last.Status != StatusFailure {
-		return false, err
-	}
-	ev, err := d.store.Event(ctx, eventID)
+	enqueued := false
+	err := d.insertNext(ctx, eventID, ep.ID, func(last Attempt) (Job, bool, error) {
+		if last.Status != StatusFailure {
+			return Job{}, false, nil
+		}
+		ev, err := d.store.Event(ctx, eventID)
+		if err != nil {
+			return Job{}, false, err
+		}
+		job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, d.now())
+		enqueued = err == nil
+		return job, enqueued, err
+	})
 	if err != nil {
 		return false, fmt.Errorf("delivery: recover event %s: %w", eventID, err)
 	}
-	job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, d.now())
-	if err != nil {
-		return false, err
-	}
-	if err := d.store.Insert(ctx, job); err != nil {
-		return false, fmt.Errorf("delivery: recover event %s: %w", eventID, err)
-	}
-	return true, nil
+	return enqueued, nil
 }

@@ -32,6 +32,12 @@ var (
 	// ErrEndpointGone: the endpoint answered 410 Gone, or the host's
 	// EndpointFunc reported it deleted or disabled.
 	ErrEndpointGone = errors.New("delivery: endpoint is gone")
+	// ErrEventCanceled: the event's pending attempts were canceled (by
+	// CancelEvent, or because its endpoint was reported gone) while the
+	// attempt was in flight, so the retry the policy asked for was
+	// dropped. It is the reason in AttemptError.GiveUp; OnExhausted is not
+	// called for it, since the host itself ended the delivery.
+	ErrEventCanceled = errors.New("delivery: event canceled while the attempt was in flight; its retry was dropped")
 )
 
 // DefaultSchedule is when DefaultRetryPolicy makes each attempt: the first

@@ -8,99 +8,195 @@ import (
 
 // Sentinel errors returned by a Store, matched with errors.Is. Every Store,
 // including a host's own, returns exactly these for the conditions named in
-// the Store method docs; the storetest suite checks that.
+// the Store method docs; the storetest suite checks that. A Store rejects a
+// request that breaks a method's preconditions with an error wrapping
+// ErrInvalidInput, and changes nothing.
 var (
 	// ErrNotFound: no attempt (or event) has the given ID.
 	ErrNotFound = errors.New("delivery: not found")
 	// ErrNotPending: the attempt is already final, so it cannot be
 	// completed again. Nothing was changed.
 	ErrNotPending = errors.New("delivery: attempt is not pending")
-	// ErrDuplicate: an attempt with the same ID is already stored. Nothing
-	// was stored.
-	ErrDuplicate = errors.New("delivery: duplicate attempt id")
+	// ErrDuplicate: an attempt with the same ID, or of the same event to
+	// the same endpoint with the same attempt number, is already stored.
+	// Nothing was stored. Enqueue, EnqueueTx and Deliver return it for an
+	// event already enqueued to that endpoint.
+	ErrDuplicate = errors.New("delivery: duplicate attempt")
+)
+
+// The largest values the Dispatcher writes, beyond the input limits
+// (MaxIDLength, MaxURLLength) that it checks on the way in. Every Store
+// must hold values of these sizes; a Store that refused one would leave an
+// outcome unrecorded, its attempt pending until the lease ends, and the real
+// response lost.
+const (
+	// MaxErrorLength is the longest Attempt.Error, in bytes. The
+	// Dispatcher cuts a longer error message at a character boundary.
+	MaxErrorLength = 4096
+	// MaxResponseHeaderBytes bounds Attempt.ResponseHeaders: the bytes of
+	// every name and value, added up. The Dispatcher records the headers
+	// in name order while they fit, and leaves out the rest.
+	MaxResponseHeaderBytes = 64 << 10
+	// MaxBodySize is the largest Config.MaxPayloadSize and
+	// Config.MaxResponseBodySize: a Store holds payloads and responses of
+	// this many bytes.
+	MaxBodySize = 8 << 20
 )
 
 // Store keeps delivery attempts, and the payloads their pending work needs.
-// The Dispatcher writes through it; hosts read attempts through it.
+// The Dispatcher writes through it; hosts read attempts through it. The
+// memstore and sqlstore packages implement it; a host's own implementation
+// is correct when it passes storetest.Run, and the rules below are all
+// that the suite checks.
 //
-// A Store must be safe for concurrent use by multiple goroutines, and, where
-// it says so, by multiple processes. Every method is atomic: it takes effect
-// completely or not at all.
+// # Concurrency and processes
 //
-// Times: a Store keeps every time to at least microsecond precision and
-// returns it in UTC. The Dispatcher truncates times to the microsecond before
-// it writes them, so what it returns equals what the Store holds. A zero time
-// (AttemptedAt of a pending attempt) stays zero.
+// A Store is safe for concurrent use by multiple goroutines. Every method is
+// atomic: it takes effect completely or not at all, and concurrent calls
+// behave as if they ran one after another. A Store that documents itself as
+// safe for multiple processes (sqlstore on PostgreSQL and MySQL) keeps
+// every rule here when its methods run in several processes on one
+// database: Claim never leases an attempt to two owners at once, Complete
+// is a compare-and-set, and IDs and attempt numbers stay unique. memstore
+// and sqlstore on SQLite serve one process.
 //
-// Values: a Store returns every field exactly as written, except that it
-// may hand back an empty ResponseHeaders map as nil. Response may hold any
-// bytes; the other strings are valid UTF-8 without NUL bytes (the
+// # Leases and clocks
+//
+// A lease marks a pending attempt as held by one sender until a time. A
+// Store has no clock of its own: Claim and Cancel judge leases by the Now
+// of the request, the caller's clock. Processes sharing a Store need clocks
+// that agree to well within the margin between Config.Lease and
+// Config.Timeout. Release takes no time: it ends the caller's lease whether
+// or not it has run out, unless another claim has taken the attempt since.
+//
+// # Reclaimed attempts
+//
+// An attempt whose lease ended without a Complete or a Release may have
+// been sent by its holder, who then died. Claim hands it out with
+// Job.Reclaimed set, and the mark stays on the attempt until it is
+// completed: a Release by the new holder keeps it, so that whoever claims
+// it next still learns that a request may have gone out. The Dispatcher
+// records such an attempt as failed ("lease expired") and retries it, so
+// that every request that may have left a process is on record.
+//
+// # Attempt numbers
+//
+// At most one attempt of an event to an endpoint has a given AttemptNumber:
+// Insert and Complete return ErrDuplicate rather than store a second one.
+// The Dispatcher numbers the attempts of each pair 1, 2, 3, and so on, so
+// the event ID is an idempotency key: enqueueing an event to an endpoint
+// twice stores it once.
+//
+// # Contexts
+//
+// Every method returns an error wrapping the context's error, and changes
+// nothing, when its context is done before it starts. A context that ends
+// while a write runs may leave it applied or not, as with any database
+// write; it never leaves it half applied.
+//
+// # Times
+//
+// A Store keeps every time to at least microsecond precision and returns it
+// in UTC. The Dispatcher truncates times to the microsecond before it
+// writes them, so what it returns equals what the Store holds. A zero time
+// (AttemptedAt of an attempt never sent) stays zero. Duration is kept to
+// the nanosecond.
+//
+// # Values
+//
+// A Store returns every field exactly as written, except that it may hand
+// back an empty ResponseHeaders map as nil. Response and payloads may hold
+// any bytes; the other strings are valid UTF-8 without NUL bytes (the
 // Dispatcher writes no others), and a Store may refuse others, or values
-// longer than its columns, with an error that stores nothing.
+// larger than the limits above, with an error that stores nothing.
 //
 // Returned values are the caller's: a Store never keeps or shares a slice or
 // map it returns, nor one it was given.
-//
-// The memstore and sqlstore packages implement Store. A host's own
-// implementation is correct when it passes storetest.Run.
 type Store interface {
 	// Insert stores new pending attempts with their payloads and optional
-	// leases, all of them or none. It returns an error wrapping ErrDuplicate
-	// if an attempt with one of their IDs is already stored. An attempt
-	// whose Status is not StatusPending is rejected with an error.
+	// leases, all of them or none. It returns an error wrapping
+	// ErrDuplicate if an attempt with one of their IDs, or with the same
+	// event, endpoint and attempt number as one of them, is already stored
+	// or comes twice among jobs. It returns an error wrapping
+	// ErrInvalidInput for an attempt with an empty ID or a Status other
+	// than StatusPending, and for a lease with an Owner but no Until, or
+	// an Until but no Owner.
 	Insert(ctx context.Context, jobs ...Job) error
 
 	// Complete makes the pending attempt with ID final.ID final: it sets
 	// Status (success, failure or canceled), Response, ResponseTruncated,
 	// ResponseStatusCode, ResponseHeaders, Error, AttemptedAt and Duration
-	// from final, and ignores final's other fields. When next is not nil,
-	// it inserts next in the same atomic step, so that a retry can never be
-	// lost between the two; next must be pending.
+	// from final, ends its lease, and ignores final's other fields. When
+	// next is not nil, it inserts next, with its payload and lease, in the
+	// same atomic step, so that a retry can never be lost between the two.
 	//
 	// Complete is a compare-and-set on the pending status: of concurrent
-	// completions of one attempt exactly one succeeds. It returns an error
-	// wrapping ErrNotFound if no attempt has the ID, ErrNotPending if the
-	// attempt is already final, and ErrDuplicate if next's ID is taken; in
-	// each case nothing changes. If the event's pending attempts were
-	// canceled while this attempt was leased (see Cancel), final is stored
-	// and next is dropped.
+	// completions of one attempt exactly one succeeds, whoever holds the
+	// lease, and a completion of an attempt whose lease has ended is
+	// accepted as long as the attempt is pending. If a Cancel matched the
+	// attempt while it was leased (by its event or by its endpoint), final
+	// is stored and next is dropped, without error.
+	//
+	// Errors, in this order of precedence; in each case nothing changes:
+	//   - ErrInvalidInput when final.Status is StatusPending or undefined,
+	//     or next is not pending;
+	//   - ErrNotFound when no attempt has the ID;
+	//   - ErrNotPending when the attempt is already final;
+	//   - ErrDuplicate when next would be inserted and Insert would refuse
+	//     it as a duplicate. A next that is dropped because of a cancel is
+	//     not checked.
 	Complete(ctx context.Context, final Attempt, next *Job) error
 
-	// Claim leases up to req.Limit due pending attempts to req.Owner until
-	// req.Until, and returns them with their payloads, the earliest
-	// ScheduledAt first (ties by ID). Due means ScheduledAt is not after
-	// req.Now; claimable means it has no lease, or its lease ended at or
-	// before req.Now. A Job whose earlier lease ended unreleased comes back
-	// with Reclaimed set: its last holder may have sent it. Of concurrent
-	// claims, at most one gets a given attempt. Claim returns an empty slice,
-	// not an error, when nothing is due.
+	// Claim leases up to req.Limit due, claimable, pending attempts to
+	// req.Owner until req.Until, and returns them with their payloads, the
+	// earliest ScheduledAt first (ties by ID). Due means ScheduledAt is not
+	// after req.Now; claimable means it has no lease, or its lease ended at
+	// or before req.Now, by this request's Now alone (an earlier claim with
+	// a later Now ends no lease for this one). A Job whose earlier lease
+	// ended without a Complete or a Release comes back with Reclaimed set,
+	// as does one that was reclaimed before and released since (see
+	// Reclaimed attempts above). Of concurrent claims, at most one gets a
+	// given attempt. Claim returns an empty slice, not an error, when
+	// nothing is due, and an error wrapping ErrInvalidInput when req.Owner
+	// is empty, req.Limit is not positive, or req.Until is not after
+	// req.Now.
 	Claim(ctx context.Context, req ClaimRequest) ([]Job, error)
 
 	// Release ends owner's leases on the given pending attempts, so that
-	// they can be claimed at once, and not as Reclaimed. IDs that are
-	// unknown, final, or leased by another owner are left alone.
+	// they can be claimed at once: the caller states that it did not send
+	// them. It ends a lease that has run out too, as long as no other claim
+	// took the attempt since. An attempt that a Cancel matched while it was
+	// leased becomes canceled instead. The Reclaimed mark stays. IDs that
+	// are unknown, final, or leased by another owner, and an empty owner,
+	// are left alone without error.
 	Release(ctx context.Context, owner string, ids ...string) error
 
 	// Cancel makes the pending attempts that match req canceled, and returns
 	// how many it changed. An attempt leased at req.Now (in flight) is not
 	// canceled: it keeps the outcome that its holder records, but the retry
-	// its completion would insert is dropped. req must name an event, an
-	// endpoint, or both.
+	// its completion would insert is dropped, and a Release makes it
+	// canceled. That mark survives the lease: if the lease ends and another
+	// owner reclaims and completes the attempt, that completion's retry is
+	// dropped too. Cancel returns an error wrapping ErrInvalidInput when
+	// req names neither an event nor an endpoint.
 	Cancel(ctx context.Context, req CancelRequest) (int, error)
 
 	// Get returns the attempt with the given ID, or an error wrapping
 	// ErrNotFound.
 	Get(ctx context.Context, id string) (Attempt, error)
 
-	// List returns the attempts that match q in ascending ID order, at most
-	// q.Limit of them, and the cursor of the next page. Paging with
+	// List returns the attempts that match q in ascending ID order, whatever
+	// the order of their schedules or of their inserts, at most
+	// q.PageLimit() of them, and the cursor of the next page: the ID of the
+	// page's last attempt when more may follow, empty otherwise. Paging with
 	// q.After set to each Page.Next visits every attempt stored before the
 	// first call exactly once, however many are inserted meanwhile.
 	List(ctx context.Context, q ListQuery) (Page, error)
 
 	// Event returns the event with the given ID as stored with its attempt
-	// of greatest ID: ID, Type and Payload. It returns an error wrapping
-	// ErrNotFound when no attempt of the event is stored.
+	// of greatest ID (whatever the order in which attempts were inserted):
+	// ID, Type and Payload. It returns an error wrapping ErrNotFound when
+	// no attempt of the event is stored.
 	Event(ctx context.Context, eventID string) (Event, error)
 }
 
@@ -129,6 +225,16 @@ type Lease struct {
 	Until time.Time
 }
 
+// Validate returns an error wrapping ErrInvalidInput for a lease that has
+// an Owner but no Until, or an Until but no Owner. Stores call it from
+// Insert.
+func (l Lease) Validate() error {
+	if (l.Owner == "") != l.Until.IsZero() {
+		return invalid("a lease needs both an owner and an end, or neither")
+	}
+	return nil
+}
+
 // ClaimRequest says what Store.Claim should lease.
 type ClaimRequest struct {
 	// Owner is who takes the leases. Required.
@@ -141,6 +247,15 @@ type ClaimRequest struct {
 	Limit int
 }
 
+// Validate returns an error wrapping ErrInvalidInput when req breaks
+// Claim's preconditions. Stores call it from Claim.
+func (req ClaimRequest) Validate() error {
+	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
+		return invalid("a claim needs an owner, a positive limit, and Until after Now")
+	}
+	return nil
+}
+
 // CancelRequest selects the pending attempts that Store.Cancel cancels.
 type CancelRequest struct {
 	// EventID, if set, selects the event's attempts.
@@ -149,6 +264,15 @@ type CancelRequest struct {
 	EndpointID string
 	// Now is the current time, to tell which leases are held.
 	Now time.Time
+}
+
+// Validate returns an error wrapping ErrInvalidInput when req names
+// neither an event nor an endpoint. Stores call it from Cancel.
+func (req CancelRequest) Validate() error {
+	if req.EventID == "" && req.EndpointID == "" {
+		return invalid("a cancel needs an event ID or an endpoint ID")
+	}
+	return nil
 }
 
 // The page sizes of Store.List.

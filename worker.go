@@ -163,6 +163,21 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 	var excess []string
 	started := 0
 	for _, j := range jobs {
+		if j.Reclaimed {
+			// Its last holder may have sent it: record that before anything
+			// else can happen to it. Recording sends nothing, so it takes
+			// no worker and no place at the endpoint, and it is never
+			// released, which would let the next claim send the attempt
+			// before the earlier request is on record.
+			r.hold()
+			r.inflight.Add(1)
+			go func() {
+				defer r.inflight.Done()
+				defer d.dropHeld(r)
+				d.recordTakeover(sendCtx, j)
+			}()
+			continue
+		}
 		if !r.acquire(j.Attempt.EndpointID, d.cfg.Workers, d.cfg.PerEndpoint) {
 			excess = append(excess, j.Attempt.ID)
 			continue
@@ -171,10 +186,7 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 		r.inflight.Add(1)
 		go func() {
 			defer r.inflight.Done()
-			defer func() {
-				r.drop()
-				d.wakeWorker()
-			}()
+			defer d.dropHeld(r)
 			sent := sync.OnceFunc(func() {
 				r.release(j.Attempt.EndpointID)
 				d.wakeWorker()
@@ -204,11 +216,20 @@ func (r *workerRun) acquire(endpoint string, workers, perEndpoint int) bool {
 	return true
 }
 
-// drop counts an attempt acquired for as recorded.
-func (r *workerRun) drop() {
+// hold counts a reclaimed attempt, which takes no worker, as held.
+func (r *workerRun) hold() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.held++
+}
+
+// dropHeld counts a held attempt as recorded, and wakes the claim loop,
+// which may have been waiting for room.
+func (d *Dispatcher) dropHeld(r *workerRun) {
+	r.mu.Lock()
 	r.held--
+	r.mu.Unlock()
+	d.wakeWorker()
 }
 
 // release frees the worker and the endpoint's place that acquire took,
@@ -228,10 +249,6 @@ func (r *workerRun) release(endpoint string) {
 // its lease ends.
 func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 	a := job.Attempt
-	if job.Reclaimed {
-		_, _ = d.settle(ctx, job, failed(a, errLeaseExpired), errLeaseExpired, d.cfg.Retry)
-		return
-	}
 	ep, err := d.cfg.Endpoints(ctx, a.EndpointID)
 	switch {
 	case errors.Is(err, ErrEndpointGone):
@@ -258,6 +275,13 @@ func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 	_, _ = d.settle(ctx, job, final, sendErr, d.cfg.Retry)
 }
 
+// recordTakeover records a reclaimed attempt as failed, since its last
+// holder may have sent it and died before recording the outcome, and
+// schedules its retry by the policy.
+func (d *Dispatcher) recordTakeover(ctx context.Context, job Job) {
+	_, _ = d.settle(ctx, job, failed(job.Attempt, errLeaseExpired), errLeaseExpired, d.cfg.Retry)
+}
+
 // cancelGone cancels job's attempt, and every pending attempt of its
 // endpoint, which the host reported gone or disabled.
 func (d *Dispatcher) cancelGone(ctx context.Context, job Job, reason error) {
@@ -276,11 +300,12 @@ func (d *Dispatcher) cancelGone(ctx context.Context, job Job, reason error) {
 }
 
 // supersede replaces job's attempt, made for an endpoint URL that has
-// changed since, by one for the new URL, due at once. The old record keeps
-// its URL and is canceled, naming its successor.
+// changed since, by one for the new URL, due at once, with the next
+// attempt number and the same trigger. The old record keeps its URL and is
+// canceled, naming its successor.
 func (d *Dispatcher) supersede(ctx context.Context, job Job, ep Endpoint) {
 	a := job.Attempt
-	next, err := d.newJob(a.EventID, a.EventType, job.Payload, ep, a.AttemptNumber, a.Trigger, d.now())
+	next, err := d.newJob(a.EventID, a.EventType, job.Payload, ep, a.AttemptNumber+1, a.Trigger, d.now())
 	if err == nil {
 		final := a
 		final.Status = StatusCanceled

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,6 +38,19 @@ type Store struct {
 	free, held *rowHeap
 	// latest holds, per event ID, its attempt with the greatest ID.
 	latest map[string]*row
+	// numbers holds the attempt numbers taken, per event and endpoint.
+	numbers map[pairNumber]bool
+}
+
+// pairNumber names one attempt number of an event to an endpoint, which
+// at most one attempt may have.
+type pairNumber struct {
+	event, endpoint string
+	number          int
+}
+
+func numberOf(a delivery.Attempt) pairNumber {
+	return pairNumber{a.EventID, a.EndpointID, a.AttemptNumber}
 }
 
 type row struct {
@@ -48,6 +60,9 @@ type row struct {
 	// cancelRequested marks a leased attempt whose event or endpoint was
 	// canceled: its completion inserts no retry.
 	cancelRequested bool
+	// reclaimed marks an attempt taken over after a lease ended
+	// unreleased: its holder may have sent it. Release keeps the mark.
+	reclaimed bool
 	// heap is the heap that holds the pending row, and index its place
 	// there.
 	heap  *rowHeap
@@ -64,6 +79,7 @@ func New() *Store {
 		free:    &rowHeap{before: scheduledBefore},
 		held:    &rowHeap{before: leaseEndsBefore},
 		latest:  make(map[string]*row),
+		numbers: make(map[pairNumber]bool),
 	}
 }
 
@@ -86,22 +102,31 @@ func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
 // checkNew checks that jobs may be inserted. The caller holds s.mu.
 func (s *Store) checkNew(jobs ...delivery.Job) error {
 	var seen map[string]bool
+	var seenNumbers map[pairNumber]bool
 	if len(jobs) > 1 {
 		seen = make(map[string]bool, len(jobs))
+		seenNumbers = make(map[pairNumber]bool, len(jobs))
 	}
 	for _, j := range jobs {
 		a := j.Attempt
 		if a.ID == "" {
-			return errors.New("memstore: attempt has no ID")
+			return fmt.Errorf("memstore: attempt has no ID: %w", delivery.ErrInvalidInput)
 		}
 		if a.Status != delivery.StatusPending {
-			return fmt.Errorf("memstore: new attempt %s is %v, not pending", a.ID, a.Status)
+			return fmt.Errorf("memstore: new attempt %s is %v, not pending: %w", a.ID, a.Status, delivery.ErrInvalidInput)
+		}
+		if err := j.Lease.Validate(); err != nil {
+			return fmt.Errorf("memstore: attempt %s: %w", a.ID, err)
 		}
 		if s.rows[a.ID] != nil || seen[a.ID] {
 			return fmt.Errorf("memstore: attempt %s: %w", a.ID, delivery.ErrDuplicate)
 		}
+		if n := numberOf(a); s.numbers[n] || seenNumbers[n] {
+			return fmt.Errorf("memstore: attempt #%d of event %s to endpoint %s: %w", a.AttemptNumber, a.EventID, a.EndpointID, delivery.ErrDuplicate)
+		}
 		if seen != nil {
 			seen[a.ID] = true
+			seenNumbers[numberOf(a)] = true
 		}
 	}
 	return nil
@@ -113,6 +138,7 @@ func (s *Store) add(j delivery.Job) {
 	r.lease.Until = r.lease.Until.UTC()
 	id := r.attempt.ID
 	s.rows[id] = r
+	s.numbers[numberOf(r.attempt)] = true
 	s.pending[id] = r
 	s.queue(r)
 	if i, _ := slices.BinarySearch(s.ids, id); i == len(s.ids) {
@@ -131,7 +157,10 @@ func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *deli
 		return err
 	}
 	if !final.Final() || !final.Status.Valid() {
-		return fmt.Errorf("memstore: cannot complete attempt %s as %v", final.ID, final.Status)
+		return fmt.Errorf("memstore: cannot complete attempt %s as %v: %w", final.ID, final.Status, delivery.ErrInvalidInput)
+	}
+	if next != nil && next.Attempt.Status != delivery.StatusPending {
+		return fmt.Errorf("memstore: next attempt %s is %v, not pending: %w", next.Attempt.ID, next.Attempt.Status, delivery.ErrInvalidInput)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -171,6 +200,7 @@ func (s *Store) finish(r *row) {
 	r.heap = nil
 	r.lease = delivery.Lease{}
 	r.cancelRequested = false
+	r.reclaimed = false
 }
 
 // queue puts the pending row r in the heap its lease calls for, taking it
@@ -195,8 +225,8 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
-		return nil, errors.New("memstore: claim needs an owner, a positive limit, and Until after Now")
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("memstore: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -213,14 +243,14 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 			s.queue(r)
 			continue
 		}
-		reclaimed := r.lease.Owner != ""
+		r.reclaimed = r.reclaimed || r.lease.Owner != ""
 		r.lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
 		s.queue(r)
 		jobs = append(jobs, delivery.Job{
 			Attempt:   r.attempt.Clone(),
 			Payload:   bytes.Clone(r.payload),
 			Lease:     r.lease,
-			Reclaimed: reclaimed,
+			Reclaimed: r.reclaimed,
 		})
 	}
 	return jobs, nil
@@ -259,8 +289,8 @@ func (s *Store) Cancel(ctx context.Context, req delivery.CancelRequest) (int, er
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if req.EventID == "" && req.EndpointID == "" {
-		return 0, errors.New("memstore: cancel needs an event ID or an endpoint ID")
+	if err := req.Validate(); err != nil {
+		return 0, fmt.Errorf("memstore: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	}()
 	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i % 50000), 'invoice.paid', 'ep_' || (i % 500), 'https://example.com/',
-			CASE WHEN i % 100 = 0 THEN 2 WHEN i % 1000 = 1 THEN 3 WHEN i % 7 = 0 THEN 1 ELSE 0 END, 1, 'first', '', false, 200, NULL, '',
+			CASE WHEN i % 100 = 0 THEN 2 WHEN i % 1000 = 1 THEN 3 WHEN i % 7 = 0 THEN 1 ELSE 0 END, i / 50000 + 1, 'first', '', false, 200, NULL, '',
 			now(), 1000, now() - (200000 - i) * interval '1 second', '{}'
 		FROM generate_series(1, 200000) AS i`)
 	require.NoError(t, err)
@@ -71,7 +72,8 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 		lq    delivery.ListQuery
 		index string
 	}{
-		{"list by event", delivery.ListQuery{EventID: "evt_42"}, "_event"},
+		// The unique index of attempt numbers leads with the event too.
+		{"list by event", delivery.ListQuery{EventID: "evt_42"}, "_event|_number"},
 		{"list by endpoint", delivery.ListQuery{EndpointID: "ep_7", After: "00000000000000000000100000"}, "_endpoint"},
 		{"list by rare status", delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusCanceled}}, "_status"},
 		{"list by status and time", delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusFailure}, ScheduledFrom: now.Add(-time.Hour)}, "_status_scheduled"},
@@ -82,7 +84,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 			query string
 			args  []any
 			index string
-		}{q.name, query, args, table + q.index})
+		}{q.name, query, args, table + strings.ReplaceAll(q.index, "|", "|"+table)})
 	}
 	for _, tt := range tests {
 		rows, err := db.QueryContext(ctx, "EXPLAIN "+tt.query, tt.args...)
@@ -97,7 +99,8 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 		text := strings.Join(plan, "\n")
 		t.Logf("%s:\n%s", tt.name, text)
 		require.Contains(t, text, "Index", "%s scans no index:\n%s", tt.name, text)
-		require.Contains(t, text, tt.index, "%s does not use %s:\n%s", tt.name, tt.index, text)
+		require.True(t, slices.ContainsFunc(strings.Split(tt.index, "|"), func(index string) bool { return strings.Contains(text, index) }),
+			"%s does not use %s:\n%s", tt.name, tt.index, text)
 		require.NotContains(t, text, "Seq Scan", "%s scans the table:\n%s", tt.name, text)
 	}
 }

@@ -142,7 +142,13 @@ type queries struct {
 	// claim, on PostgreSQL, selects and leases due attempts in one
 	// statement.
 	claim string
-	list  string
+	// insertTxOne, insertTxPrefix and insertTxSuffix, on PostgreSQL, make
+	// an INSERT that skips duplicates and returns the IDs it stored, so that
+	// a duplicate does not abort the host's transaction.
+	insertTxSuffix string
+	// undo deletes rows by ID, to take back part of an InsertTx.
+	undo string
+	list string
 	// batch, on PostgreSQL, is the statement that runs a group commit's
 	// batch: it takes complete's arguments and the insert arguments of the
 	// new rows, each followed by the ID of the attempt whose completion it
@@ -175,14 +181,20 @@ func newQueries(d Dialect, table string) queries {
 		event:           r("SELECT event_type, payload FROM " + table + " WHERE event_id = ? ORDER BY id DESC LIMIT 1"),
 		release: "UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
 			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id IN ",
-		claimSelect: r("SELECT " + columns + ", payload, lease_owner FROM " + table + d.claimIndexHint(table) +
+		claimSelect: r("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + table + d.claimIndexHint(table) +
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
-		claimUpdatePrefix: "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE status = 2 AND id IN ",
-		claim: r("UPDATE " + table + " SET lease_owner = ?, lease_until = ? FROM (SELECT id AS c_id, lease_owner AS c_owner FROM " + table +
+		// reclaimed is set before lease_owner: MySQL assigns left to right,
+		// each assignment seeing the ones before it.
+		claimUpdatePrefix: "UPDATE " + table + " SET reclaimed = (reclaimed OR lease_owner IS NOT NULL), lease_owner = ?, lease_until = ? " +
+			"WHERE status = 2 AND id IN ",
+		claim: r("UPDATE " + table + " SET reclaimed = (reclaimed OR lease_owner IS NOT NULL), lease_owner = ?, lease_until = ? " +
+			"FROM (SELECT id AS c_id FROM " + table +
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
-			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, c_owner"),
-		list: "SELECT " + columns + " FROM " + table,
+			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, reclaimed"),
+		list:           "SELECT " + columns + " FROM " + table,
+		insertTxSuffix: " ON CONFLICT DO NOTHING RETURNING id",
+		undo:           "DELETE FROM " + table + " WHERE id IN ",
 		batch: r("WITH v AS (SELECT * FROM unnest(?::smallint[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], " +
 			"?::timestamptz[], ?::bigint[], ?::varchar[]) AS v (" + completeColumns + ")), " +
 			"u AS (" + completeUpdate + "), " +
@@ -203,13 +215,14 @@ const (
 	maxURLChars  = 2048
 )
 
-// checkText rejects a string that a text column cannot hold.
+// checkText rejects, with an error wrapping delivery.ErrInvalidInput, a
+// string that a text column cannot hold.
 func checkText(field, s string, maxChars int) error {
 	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
-		return fmt.Errorf("sqlstore: %s is not valid UTF-8 without NUL bytes", field)
+		return fmt.Errorf("sqlstore: %s is not valid UTF-8 without NUL bytes: %w", field, delivery.ErrInvalidInput)
 	}
 	if n := utf8.RuneCountInString(s); n > maxChars {
-		return fmt.Errorf("sqlstore: %s is %d characters, over the column's %d", field, n, maxChars)
+		return fmt.Errorf("sqlstore: %s is %d characters, over the column's %d: %w", field, n, maxChars, delivery.ErrInvalidInput)
 	}
 	return nil
 }
@@ -217,10 +230,13 @@ func checkText(field, s string, maxChars int) error {
 func checkJob(j delivery.Job) error {
 	a := j.Attempt
 	if a.ID == "" || len(a.ID) > maxIDBytes {
-		return fmt.Errorf("sqlstore: attempt ID must have 1 to %d bytes", maxIDBytes)
+		return fmt.Errorf("sqlstore: attempt ID must have 1 to %d bytes: %w", maxIDBytes, delivery.ErrInvalidInput)
 	}
 	if a.Status != delivery.StatusPending {
-		return fmt.Errorf("sqlstore: new attempt %s is %v, not pending", a.ID, a.Status)
+		return fmt.Errorf("sqlstore: new attempt %s is %v, not pending: %w", a.ID, a.Status, delivery.ErrInvalidInput)
+	}
+	if err := j.Lease.Validate(); err != nil {
+		return fmt.Errorf("sqlstore: attempt %s: %w", a.ID, err)
 	}
 	for _, f := range []struct {
 		name, value string
@@ -240,24 +256,34 @@ func checkJob(j delivery.Job) error {
 	return checkResult(a)
 }
 
-// checkJobs checks jobs that are to be inserted together.
+// attemptNumber names one attempt number of an event to an endpoint.
+type attemptNumber struct {
+	event, endpoint string
+	number          int
+}
+
+// checkJobs checks jobs that are to be inserted together, among them the
+// duplicates they would be to each other.
 func checkJobs(jobs []delivery.Job) error {
 	seen := make(map[string]bool, len(jobs))
+	numbers := make(map[attemptNumber]bool, len(jobs))
 	for _, j := range jobs {
 		if err := checkJob(j); err != nil {
 			return err
 		}
-		if seen[j.Attempt.ID] {
-			return fmt.Errorf("sqlstore: attempt %s: %w", j.Attempt.ID, delivery.ErrDuplicate)
+		a := j.Attempt
+		n := attemptNumber{a.EventID, a.EndpointID, a.AttemptNumber}
+		if seen[a.ID] || numbers[n] {
+			return fmt.Errorf("sqlstore: attempt %s: %w", a.ID, delivery.ErrDuplicate)
 		}
-		seen[j.Attempt.ID] = true
+		seen[a.ID], numbers[n] = true, true
 	}
 	return nil
 }
 
 // checkResult checks the outcome fields of an attempt.
 func checkResult(a delivery.Attempt) error {
-	if err := checkText("error", a.Error, 1<<14); err != nil {
+	if err := checkText("error", a.Error, delivery.MaxErrorLength); err != nil {
 		return fmt.Errorf("attempt %s: %w", a.ID, err)
 	}
 	return nil
@@ -360,36 +386,119 @@ func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {
 // stored if and only if tx commits, together with whatever else tx writes.
 // It is how a host makes its own business write and the webhooks it causes
 // one atomic change (a transactional outbox). tx must belong to the Store's
-// database. Up to insertBatch jobs go in one statement, more in several.
+// database. Up to 500 jobs go in one statement, more in several.
+//
+// A duplicate (see delivery.ErrDuplicate) stores none of jobs and leaves tx
+// usable, on every engine: on PostgreSQL, where a failed statement aborts
+// the transaction, the INSERT skips conflicting rows instead of failing,
+// and what it stored is deleted again. Any other error may leave tx
+// aborted; roll it back.
 func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) error {
 	if tx == nil {
-		return errors.New("sqlstore: InsertTx needs a transaction")
+		return fmt.Errorf("sqlstore: InsertTx needs a transaction: %w", delivery.ErrInvalidInput)
 	}
 	if err := checkJobs(jobs); err != nil {
 		return err
 	}
+	var stored []string
 	for chunk := range slices.Chunk(jobs, insertBatch) {
-		if err := s.insert(ctx, tx, chunk); err != nil {
-			return err
+		ids, err := s.insertInTx(ctx, tx, chunk)
+		stored = append(stored, ids...)
+		if err == nil {
+			continue
+		}
+		if len(stored) > 0 {
+			if uerr := s.undoInserts(ctx, tx, stored); uerr != nil {
+				return fmt.Errorf("%w; taking back the rows stored so far failed too, so roll the transaction back: %w", err, uerr)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// insertInTx stores one chunk of jobs in tx, and returns the IDs it stored:
+// none or all of them, except on PostgreSQL, where it skips duplicates and
+// returns ErrDuplicate with the IDs it did store, for the caller to delete.
+func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job) ([]string, error) {
+	if s.dialect != Postgres {
+		if err := s.insert(ctx, tx, jobs); err != nil {
+			return nil, err
+		}
+		return jobIDs(jobs), nil
+	}
+	query, args, err := s.insertStatement(jobs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, query+s.q.insertTxSuffix, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: insert: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return ids, fmt.Errorf("sqlstore: insert: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return ids, fmt.Errorf("sqlstore: insert: %w", err)
+	}
+	if len(ids) < len(jobs) {
+		return ids, fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+	}
+	return ids, nil
+}
+
+// undoInserts deletes the rows of ids, which this transaction stored.
+func (s *Store) undoInserts(ctx context.Context, tx *sql.Tx, ids []string) error {
+	for chunk := range slices.Chunk(ids, insertBatch) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if _, err := tx.ExecContext(ctx, s.dialect.rebind(s.q.undo+placeholders(len(chunk))), args...); err != nil {
+			return fmt.Errorf("sqlstore: undo insert: %w", err)
 		}
 	}
 	return nil
 }
 
-// insert stores jobs, at most insertBatch of them, with one statement.
-// The caller has checked them with checkJobs.
-func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
-	query := s.q.insertOne
-	if len(jobs) > 1 {
-		query = s.dialect.rebind(s.q.insertPrefix + strings.Repeat(s.q.insertRow+", ", len(jobs)-1) + s.q.insertRow)
+func jobIDs(jobs []delivery.Job) []string {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.Attempt.ID
 	}
+	return ids
+}
+
+// insertStatement returns the INSERT of jobs, at most insertBatch of them,
+// with ? placeholders (or, for one job, the prebuilt statement of the
+// dialect), and its arguments.
+func (s *Store) insertStatement(jobs []delivery.Job) (string, []any, error) {
 	args := make([]any, 0, len(jobs)*19)
 	for _, j := range jobs {
 		row, err := s.rowArgs(j)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		args = append(args, row...)
+	}
+	if len(jobs) == 1 {
+		return s.q.insertOne, args, nil
+	}
+	return s.dialect.rebind(s.q.insertPrefix + strings.Repeat(s.q.insertRow+", ", len(jobs)-1) + s.q.insertRow), args, nil
+}
+
+// insert stores jobs, at most insertBatch of them, with one statement.
+// The caller has checked them with checkJobs.
+func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
+	query, args, err := s.insertStatement(jobs)
+	if err != nil {
+		return err
 	}
 	if _, err := db.ExecContext(ctx, query, args...); err != nil {
 		if isUniqueViolation(err) {
@@ -406,9 +515,10 @@ func placeholders(n int) string {
 	return "(" + strings.Repeat("?, ", n-1) + "?)"
 }
 
-// isUniqueViolation reports whether err is a primary key conflict, by the
-// codes each engine uses: SQLSTATE 23505 (PostgreSQL), error 1062 (MySQL),
-// SQLITE_CONSTRAINT_PRIMARYKEY (SQLite). It reads the error text, so that
+// isUniqueViolation reports whether err is a conflict on the primary key or
+// the unique attempt number, by the codes each engine uses: SQLSTATE 23505
+// (PostgreSQL), error 1062 (MySQL), SQLITE_CONSTRAINT_PRIMARYKEY and
+// SQLITE_CONSTRAINT_UNIQUE (SQLite). It reads the error text, so that
 // sqlstore depends on no driver.
 func isUniqueViolation(err error) bool {
 	msg := err.Error()
@@ -421,7 +531,7 @@ func isUniqueViolation(err error) bool {
 // is one conditional UPDATE.
 func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
 	if !final.Final() || !final.Status.Valid() {
-		return fmt.Errorf("sqlstore: cannot complete attempt %s as %v", final.ID, final.Status)
+		return fmt.Errorf("sqlstore: cannot complete attempt %s as %v: %w", final.ID, final.Status, delivery.ErrInvalidInput)
 	}
 	if err := checkResult(final); err != nil {
 		return err
@@ -522,8 +632,8 @@ func isDeadlock(err error) bool {
 // processes never take the same attempt; on PostgreSQL the selection and
 // the lease are one statement.
 func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
-	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
-		return nil, errors.New("sqlstore: claim needs an owner, a positive limit, and Until after Now")
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
 	if err := checkText("lease owner", req.Owner, maxNameChars); err != nil {
 		return nil, err
@@ -569,7 +679,7 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 }
 
 // claimed runs query, which returns attempts with their payload and
-// previous lease owner, and returns them as jobs leased as req asks.
+// whether they are reclaimed, and returns them as jobs leased as req asks.
 func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimRequest, query string, args ...any) ([]delivery.Job, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -579,11 +689,9 @@ func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimReques
 	var jobs []delivery.Job
 	for rows.Next() {
 		var j delivery.Job
-		var owner sql.NullString
-		if j.Attempt, err = scanAttempt(rows, &j.Payload, &owner); err != nil {
+		if j.Attempt, err = scanAttempt(rows, &j.Payload, &j.Reclaimed); err != nil {
 			return nil, fmt.Errorf("sqlstore: claim: %w", err)
 		}
-		j.Reclaimed = owner.Valid
 		j.Lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
 		jobs = append(jobs, j)
 	}
@@ -593,8 +701,8 @@ func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimReques
 	return jobs, nil
 }
 
-// Release implements delivery.Store, with one statement for up to
-// insertBatch IDs.
+// Release implements delivery.Store, with one statement for up to 500
+// IDs.
 func (s *Store) Release(ctx context.Context, owner string, ids ...string) error {
 	if len(ids) == 0 || owner == "" {
 		return ctx.Err()
@@ -619,8 +727,8 @@ func (s *Store) Release(ctx context.Context, owner string, ids ...string) error 
 
 // Cancel implements delivery.Store.
 func (s *Store) Cancel(ctx context.Context, req delivery.CancelRequest) (int, error) {
-	if req.EventID == "" && req.EndpointID == "" {
-		return 0, errors.New("sqlstore: cancel needs an event ID or an endpoint ID")
+	if err := req.Validate(); err != nil {
+		return 0, fmt.Errorf("sqlstore: %w", err)
 	}
 	var where []string
 	var args []any

@@ -39,6 +39,7 @@ func TestInsertTx(t *testing.T) {
 				a := attempt("evt_order")
 				tx, err := db.BeginTx(ctx, nil)
 				require.NoError(t, err)
+				t.Cleanup(func() { _ = tx.Rollback() }) // a no-op once it ended; frees the connection if a check failed
 				_, err = tx.Exec("INSERT INTO " + orders + " (id) VALUES (1)")
 				require.NoError(t, err)
 				require.NoError(t, s.InsertTx(ctx, tx, delivery.Job{Attempt: a, Payload: []byte(`{"order":1}`)}))

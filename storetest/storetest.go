@@ -13,7 +13,6 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -36,22 +35,32 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		fn   func(t *testing.T, s delivery.Store)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"LargestValues", testLargestValues},
 		{"InsertRejects", testInsertRejects},
+		{"InsertLeases", testInsertLeases},
+		{"AttemptNumbers", testAttemptNumbers},
+		{"ConcurrentInserts", testConcurrentInserts},
+		{"Preconditions", testPreconditions},
 		{"GetNotFound", testGetNotFound},
 		{"CompleteOnce", testCompleteOnce},
 		{"CompleteRejects", testCompleteRejects},
 		{"CompleteWithNext", testCompleteWithNext},
+		{"CompletePrecedence", testCompletePrecedence},
 		{"ConcurrentCompletions", testConcurrentCompletions},
 		{"Claim", testClaim},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimEarlierNow", testClaimEarlierNow},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"Release", testRelease},
+		{"ReleaseKeepsReclaimed", testReleaseKeepsReclaimed},
+		{"ReleaseEndedLease", testReleaseEndedLease},
 		{"Cancel", testCancel},
 		{"CancelInFlight", testCancelInFlight},
+		{"CancelSurvivesTakeover", testCancelSurvivesTakeover},
 		{"FinalNeverChanges", testFinalNeverChanges},
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},
+		{"ListOrder", testListOrder},
 		{"PagingDuringInserts", testPagingDuringInserts},
 		{"Event", testEvent},
 		{"Copies", testCopies},
@@ -80,7 +89,23 @@ var idSeq atomic.Uint64
 // newID returns a new 26-character ID, greater than every earlier one.
 func newID() string { return fmt.Sprintf("%s%010d", idBase, idSeq.Add(1)) }
 
-// pending returns a pending attempt of event to endpoint, due at base.
+// numbers hands out attempt numbers, so that no two attempts the suite
+// makes of one event to one endpoint share one.
+var numbers = struct {
+	sync.Mutex
+	next map[[2]string]int
+}{next: map[[2]string]int{}}
+
+// nextNumber returns the next attempt number of event to endpoint.
+func nextNumber(event, endpoint string) int {
+	numbers.Lock()
+	defer numbers.Unlock()
+	numbers.next[[2]string{event, endpoint}]++
+	return numbers.next[[2]string{event, endpoint}]
+}
+
+// pending returns a pending attempt of event to endpoint, due at base,
+// with an attempt number of its own.
 func pending(event, endpoint string) delivery.Attempt {
 	return delivery.Attempt{
 		ID:            newID(),
@@ -89,7 +114,7 @@ func pending(event, endpoint string) delivery.Attempt {
 		EndpointID:    endpoint,
 		EndpointURL:   "https://example.com/hooks/" + endpoint + "?token=abc",
 		Status:        delivery.StatusPending,
-		AttemptNumber: 1,
+		AttemptNumber: nextNumber(event, endpoint),
 		Trigger:       delivery.TriggerFirst,
 		ScheduledAt:   base,
 	}
@@ -419,13 +444,6 @@ func testClaim(t *testing.T, s delivery.Store) {
 	jobs = claim(t, s, "w2", base.Add(2*time.Second), 10)
 	require.Equal(t, []string{same2.ID, late.ID}, jobIDs(jobs))
 	require.Empty(t, claim(t, s, "w3", base.Add(2*time.Second), 10))
-
-	_, err := s.Claim(ctx, delivery.ClaimRequest{Owner: "", Now: base, Until: base.Add(time.Minute), Limit: 1})
-	require.Error(t, err, "a claim needs an owner")
-	_, err = s.Claim(ctx, delivery.ClaimRequest{Owner: "w", Now: base, Until: base.Add(time.Minute), Limit: 0})
-	require.Error(t, err, "a claim needs a positive limit")
-	_, err = s.Claim(ctx, delivery.ClaimRequest{Owner: "w", Now: base, Until: base, Limit: 1})
-	require.Error(t, err, "a lease must end after Now")
 }
 
 func testClaimLeases(t *testing.T, s delivery.Store) {
@@ -672,6 +690,12 @@ func testListFilters(t *testing.T, s delivery.Store) {
 		{"attempted from leaves out unsent", delivery.ListQuery{AttemptedFrom: base.Add(-time.Hour)}, []string{a.ID, b.ID}},
 		{"attempted to leaves out unsent", delivery.ListQuery{AttemptedTo: base.Add(time.Hour)}, []string{a.ID, b.ID}},
 		{"attempted range", delivery.ListQuery{AttemptedFrom: base.Add(time.Second + time.Microsecond)}, []string{b.ID}},
+		{"attempted from is closed", delivery.ListQuery{AttemptedFrom: base.Add(time.Second)}, []string{a.ID, b.ID}},
+		{"attempted to is open", delivery.ListQuery{AttemptedTo: base.Add(time.Minute + time.Second)}, []string{a.ID}},
+		{"attempted to just after", delivery.ListQuery{AttemptedTo: base.Add(time.Minute + time.Second + time.Microsecond)}, []string{a.ID, b.ID}},
+		{"attempted range of one instant", delivery.ListQuery{AttemptedFrom: base.Add(time.Second), AttemptedTo: base.Add(time.Second + time.Microsecond)}, []string{a.ID}},
+		{"attempted empty range", delivery.ListQuery{AttemptedFrom: base.Add(time.Second), AttemptedTo: base.Add(time.Second)}, nil},
+		{"scheduled from is closed", delivery.ListQuery{ScheduledFrom: base.Add(2 * time.Minute)}, []string{c.ID, d.ID}},
 		{"combined", delivery.ListQuery{EndpointID: "ep_a", Statuses: []delivery.Status{delivery.StatusSuccess, delivery.StatusPending}, ScheduledFrom: base.Add(time.Second)}, []string{c.ID}},
 		{"after cursor", delivery.ListQuery{After: b.ID}, []string{c.ID, d.ID}},
 		{"after last", delivery.ListQuery{After: d.ID}, nil},
@@ -715,6 +739,30 @@ func testListPaging(t *testing.T, s delivery.Store) {
 	require.Len(t, page.Attempts, delivery.MaxListLimit, "a page is cut at MaxListLimit")
 	require.Equal(t, want, list(t, s, delivery.ListQuery{Limit: 77}))
 	require.Equal(t, want, list(t, s, delivery.ListQuery{Limit: -1}))
+}
+
+// testListOrder checks that List pages in ID order even when the order of
+// schedules, and of inserts, is another: a store that sorted by schedule
+// would skip attempts when paging.
+func testListOrder(t *testing.T, s delivery.Store) {
+	const n = 40
+	attempts := make([]delivery.Attempt, n)
+	want := make([]string, n)
+	for i := range attempts {
+		attempts[i] = pending(fmt.Sprintf("evt_%d", i), "ep_1")
+		// Later IDs are due earlier, in a shuffled pattern.
+		attempts[i].ScheduledAt = base.Add(time.Duration((n-i)*7%n) * time.Second)
+		want[i] = attempts[i].ID
+	}
+	for _, i := range []int{3, 1, 4, 0, 5, 9, 2, 6, 8, 7} {
+		for j := i; j < n; j += 10 {
+			insert(t, s, attempts[j])
+		}
+	}
+	for _, limit := range []int{1, 3, 7, n} {
+		require.Equal(t, want, list(t, s, delivery.ListQuery{Limit: limit}), "page size %d", limit)
+		require.Equal(t, want[n/2:], list(t, s, delivery.ListQuery{Limit: limit, ScheduledFrom: base, After: want[n/2-1]}), "page size %d after a cursor", limit)
+	}
 }
 
 func testPagingDuringInserts(t *testing.T, s delivery.Store) {
@@ -771,6 +819,15 @@ func testEvent(t *testing.T, s delivery.Store) {
 	require.NoError(t, err)
 	require.Equal(t, delivery.Event{ID: "evt_1", Type: "invoice.updated", Payload: payload}, ev, "the payload of the latest attempt, kept after completion")
 
+	// The attempt of greatest ID counts, not the one inserted last.
+	older, newer := pending("evt_order", "ep_1"), pending("evt_order", "ep_2")
+	newer.EventType = "invoice.voided"
+	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: newer, Payload: []byte("newer")}))
+	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: older, Payload: []byte("older")}))
+	ev, err = s.Event(ctx, "evt_order")
+	require.NoError(t, err)
+	require.Equal(t, delivery.Event{ID: "evt_order", Type: "invoice.voided", Payload: []byte("newer")}, ev, "the attempt of greatest ID, inserted first")
+
 	empty := pending("evt_empty", "ep_1")
 	insert(t, s, empty)
 	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: pending("evt_nil", "ep_1")}))
@@ -821,17 +878,4 @@ func testCopies(t *testing.T, s delivery.Store) {
 	ev, err = s.Event(ctx, "evt_2")
 	require.NoError(t, err)
 	require.Equal(t, `{"attempt":"`+b.ID+`"}`, string(ev.Payload))
-}
-
-func testCanceledContext(t *testing.T, s delivery.Store) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	a := pending("evt_1", "ep_1")
-	err := s.Insert(ctx, job(a))
-	require.Error(t, err)
-	require.True(t, errors.Is(err, context.Canceled), "a canceled context gives context.Canceled, got %v", err)
-	_, err = s.Get(context.Background(), a.ID)
-	require.ErrorIs(t, err, delivery.ErrNotFound)
-	_, err = s.List(ctx, delivery.ListQuery{})
-	require.ErrorIs(t, err, context.Canceled)
 }
