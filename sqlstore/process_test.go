@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -121,18 +122,29 @@ func startWorker(t *testing.T, env processEnv, receiver string, exitWhenIdle boo
 }
 
 // requireAllDelivered checks that every event reached the receiver, has
-// exactly one successful attempt, and left nothing pending; and returns
-// how many requests repeated an accepted delivery.
+// exactly one successful attempt, and left nothing pending; and holds the
+// audit trail against the receiver's log: for every event, the requests
+// the receiver got are at most the attempts that may have sent one (those
+// with AttemptedAt, and those taken over as lease expired), and the
+// requests it accepted at most the successes and lease-expired attempts.
+// It returns how many requests repeated an accepted delivery.
 func requireAllDelivered(t *testing.T, env processEnv, r *countingReceiver, n int) (duplicates int) {
 	ctx := context.Background()
-	success := map[string]int{}
+	success, maySend, acceptable := map[string]int{}, map[string]int{}, map[string]int{}
 	for q := (delivery.ListQuery{Limit: delivery.MaxListLimit}); ; {
 		page, err := env.store.List(ctx, q)
 		require.NoError(t, err)
 		for _, a := range page.Attempts {
 			require.NotEqual(t, delivery.StatusPending, a.Status, "attempt %s left pending", a.ID)
+			leaseExpired := strings.HasPrefix(a.Error, "lease expired")
 			if a.Status == delivery.StatusSuccess {
 				success[a.EventID]++
+			}
+			if !a.AttemptedAt.IsZero() || leaseExpired {
+				maySend[a.EventID]++
+			}
+			if a.Status == delivery.StatusSuccess || leaseExpired {
+				acceptable[a.EventID]++
 			}
 		}
 		if page.Next == "" {
@@ -146,6 +158,10 @@ func requireAllDelivered(t *testing.T, env processEnv, r *countingReceiver, n in
 		id := fmt.Sprintf("evt_%05d", i)
 		require.Equal(t, 1, success[id], "event %s must have exactly one successful attempt", id)
 		require.GreaterOrEqual(t, r.accepted[id], 1, "event %s never reached the receiver", id)
+		require.LessOrEqual(t, r.hits[id], maySend[id], "event %s: the receiver got %d requests, but only %d attempts on record may have sent one",
+			id, r.hits[id], maySend[id])
+		require.LessOrEqual(t, r.accepted[id], acceptable[id], "event %s: the receiver accepted %d requests, but only %d attempts on record "+
+			"are a success or of unknown outcome", id, r.accepted[id], acceptable[id])
 		duplicates += r.accepted[id] - 1
 	}
 	return duplicates
@@ -158,7 +174,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("builds and kills worker processes")
 	}
 	const n = 2000
-	for name, setup := range processEngines(t, true, "postgres") {
+	for name, setup := range processEngines(t, true, "postgres", "mysql") {
 		t.Run(name, func(t *testing.T) {
 			env := setup(t)
 			enqueue(t, env.store, n)
@@ -212,6 +228,64 @@ func countUnanswered(t *testing.T, env processEnv) (leaseExpired, unanswered int
 			return leaseExpired, unanswered
 		}
 		q.After = page.Next
+	}
+}
+
+// Three processes enqueue the same events at once: each event reaches each
+// endpoint once, and of the three enqueues of it exactly one stores it.
+func TestConcurrentEnqueueProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs enqueueing processes")
+	}
+	const n = 1000
+	engines := processEngines(t, false, "postgres", "mysql")
+	if len(engines) == 0 {
+		t.Skip("set DELIVERY_TEST_POSTGRES_DSN or DELIVERY_TEST_MYSQL_DSN to enqueue from processes on a shared server")
+	}
+	bin, err := buildWorker()
+	require.NoError(t, err)
+	for name, setup := range engines {
+		t.Run(name, func(t *testing.T) {
+			env := setup(t)
+			outs := make([][]byte, 3)
+			errs := make([]error, 3)
+			var wg sync.WaitGroup
+			for i := range outs {
+				wg.Go(func() {
+					cmd := exec.Command(bin, "-driver", env.driver, "-dsn", env.dsn, "-prefix", env.store.TablePrefix(), "-enqueue", fmt.Sprint(n))
+					cmd.Stderr = os.Stderr
+					outs[i], errs[i] = cmd.Output()
+				})
+			}
+			wg.Wait()
+			var stored, duplicates int
+			for i := range outs {
+				require.NoError(t, errs[i], "process %d", i)
+				var s, d int
+				_, err := fmt.Sscanf(string(outs[i]), "stored %d duplicates %d", &s, &d)
+				require.NoError(t, err, "process %d printed %q", i, outs[i])
+				stored, duplicates = stored+s, duplicates+d
+			}
+			require.Equal(t, n, stored, "each event is stored by exactly one process")
+			require.Equal(t, 2*n, duplicates, "the other two are told it is a duplicate")
+			perEvent := map[string]int{}
+			for q := (delivery.ListQuery{Limit: delivery.MaxListLimit}); ; {
+				page, err := env.store.List(context.Background(), q)
+				require.NoError(t, err)
+				for _, a := range page.Attempts {
+					perEvent[a.EventID]++
+					require.Equal(t, 1, a.AttemptNumber)
+				}
+				if page.Next == "" {
+					break
+				}
+				q.After = page.Next
+			}
+			require.Len(t, perEvent, n)
+			for id, c := range perEvent {
+				require.Equal(t, 1, c, "event %s", id)
+			}
+		})
 	}
 }
 

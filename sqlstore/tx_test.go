@@ -143,3 +143,59 @@ func TestEnqueueTx(t *testing.T) {
 		})
 	}
 }
+
+// A duplicate in the host's transaction is reported without spoiling it, on
+// every engine (a failed statement would abort a PostgreSQL transaction):
+// the rerun of a handler or a transaction can enqueue again safely, and its
+// business write still commits. A batch with one duplicate stores none of
+// its attempts, even when it spans several statements.
+func TestEnqueueTxDuplicate(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.open(t)
+			s := newStore(t, db)
+			orders := ordersTable(t, db, s)
+			d, err := delivery.NewDispatcher(s, nil)
+			require.NoError(t, err)
+			ep := delivery.Endpoint{ID: "ep_1", URL: "https://example.com/hook"}
+			ev := delivery.Event{ID: "evt_order_1", Payload: []byte(`{}`)}
+			_, err = d.Enqueue(ctx, ev, ep, nil)
+			require.NoError(t, err)
+
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback() })
+			_, err = tx.Exec("INSERT INTO " + orders + " (id) VALUES (1)")
+			require.NoError(t, err)
+			_, err = d.EnqueueTx(ctx, tx, ev, ep, nil)
+			require.ErrorIs(t, err, delivery.ErrDuplicate)
+
+			// A batch of 1,200 (three statements) whose last job is a
+			// duplicate of the first.
+			var jobs []delivery.Job
+			for i := range 1200 {
+				jobs = append(jobs, delivery.Job{Attempt: attempt(fmt.Sprintf("evt_batch_%d", i)), Payload: []byte(`{}`)})
+			}
+			dup := attempt("evt_order_1")
+			dup.EndpointID, dup.AttemptNumber = "ep_1", 1
+			jobs = append(jobs, delivery.Job{Attempt: dup})
+			require.ErrorIs(t, s.InsertTx(ctx, tx, jobs...), delivery.ErrDuplicate)
+
+			_, err = tx.Exec("INSERT INTO " + orders + " (id) VALUES (2)")
+			require.NoError(t, err, "the transaction is still usable")
+			other := ev
+			other.ID = "evt_order_2"
+			_, err = d.EnqueueTx(ctx, tx, other, ep, nil)
+			require.NoError(t, err)
+			require.NoError(t, tx.Commit())
+
+			var n int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+orders).Scan(&n))
+			require.Equal(t, 2, n, "the business writes committed")
+			page, err := s.List(ctx, delivery.ListQuery{Limit: delivery.MaxListLimit})
+			require.NoError(t, err)
+			require.Len(t, page.Attempts, 2, "one attempt of each event, none of the batch")
+		})
+	}
+}

@@ -5,11 +5,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,14 +30,23 @@ func main() {
 	prefix := flag.String("prefix", sqlstore.DefaultTablePrefix, "the table prefix")
 	receiver := flag.String("receiver", "", "the receiver's base URL; endpoint ep_X is at /ep_X")
 	exitWhenIdle := flag.Bool("exit-when-idle", false, "stop and exit once no attempt is pending")
+	enqueue := flag.Int("enqueue", 0, "instead of working, enqueue events evt_00000 to this number less one, to endpoints ep_0 to ep_9, "+
+		"and print how many were stored and how many were duplicates")
 	flag.Parse()
-	if err := run(*driver, *dsn, *prefix, *receiver, *exitWhenIdle); err != nil {
+	var err error
+	if *enqueue > 0 {
+		err = enqueueAll(*driver, *dsn, *prefix, *enqueue)
+	} else {
+		err = run(*driver, *dsn, *prefix, *receiver, *exitWhenIdle)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
+// open opens the database and the Store on it.
+func open(driver, dsn, prefix string) (*sql.DB, *sqlstore.Store, error) {
 	var db *sql.DB
 	var err error
 	if driver == "sqlite" {
@@ -43,14 +55,65 @@ func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
 		db, err = sql.Open(driver, dsn)
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer db.Close()
 	db.SetMaxIdleConns(32) // at least the workers, or each attempt opens a connection
 	store, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
 	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return db, store, nil
+}
+
+// enqueueAll enqueues n events from 8 goroutines, each event once, and
+// prints "stored N duplicates M".
+func enqueueAll(driver, dsn, prefix string, n int) error {
+	db, store, err := open(driver, dsn, prefix)
+	if err != nil {
 		return err
 	}
+	defer db.Close()
+	d, err := delivery.NewDispatcher(store, nil)
+	if err != nil {
+		return err
+	}
+	var stored, duplicates atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < n; i += 8 {
+				ep := fmt.Sprintf("ep_%d", i%10)
+				_, err := d.Enqueue(context.Background(), delivery.Event{ID: fmt.Sprintf("evt_%05d", i), Payload: []byte(`{}`)},
+					delivery.Endpoint{ID: ep, URL: "http://127.0.0.1/" + ep}, nil)
+				switch {
+				case err == nil:
+					stored.Add(1)
+				case errors.Is(err, delivery.ErrDuplicate):
+					duplicates.Add(1)
+				default:
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("stored %d duplicates %d\n", stored.Load(), duplicates.Load())
+	return nil
+}
+
+func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
+	db, store, err := open(driver, dsn, prefix)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
 		Timeout:       2 * time.Second,
 		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
