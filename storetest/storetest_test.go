@@ -1,11 +1,14 @@
 package storetest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +49,38 @@ var brokenStores = map[string]struct {
 	"leases ignored": {
 		func() delivery.Store { return &ignoresLeases{memstore.New()} },
 		[]string{"ClaimLeases", "ConcurrentClaims"},
+	},
+	"list ordered by schedule": {
+		func() delivery.Store { return &listsBySchedule{memstore.New()} },
+		[]string{"ListOrder"},
+	},
+	"attempted to closed": {
+		func() delivery.Store { return &attemptedToClosed{memstore.New()} },
+		[]string{"ListFilters"},
+	},
+	"attempted from open": {
+		func() delivery.Store { return &attemptedFromOpen{memstore.New()} },
+		[]string{"ListFilters"},
+	},
+	"event from the last insert": {
+		func() delivery.Store { return &eventOfLastInsert{Store: memstore.New()} },
+		[]string{"Event"},
+	},
+	"cancel forgotten on takeover": {
+		func() delivery.Store { return &forgetsCancelOnTakeover{Store: memstore.New()} },
+		[]string{"CancelSurvivesTakeover"},
+	},
+	"release erases the reclaimed mark": {
+		func() delivery.Store { return &releaseErasesMark{Store: memstore.New()} },
+		[]string{"ReleaseKeepsReclaimed"},
+	},
+	"context ignored": {
+		func() delivery.Store { return &ignoresContext{memstore.New()} },
+		[]string{"CanceledContext"},
+	},
+	"plain precondition errors": {
+		func() delivery.Store { return &plainPreconditions{memstore.New()} },
+		[]string{"Preconditions"},
 	},
 }
 
@@ -138,6 +173,175 @@ func (s *ignoresLeases) Claim(ctx context.Context, req delivery.ClaimRequest) ([
 	jobs, err := s.Store.Claim(ctx, req)
 	for _, j := range jobs {
 		_ = s.Store.Release(ctx, req.Owner, j.Attempt.ID)
+	}
+	return jobs, err
+}
+
+// listsBySchedule pages by schedule instead of ID, with the ID cursor.
+type listsBySchedule struct{ *memstore.Store }
+
+func (s *listsBySchedule) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	limit := q.PageLimit()
+	all := q
+	all.After, all.Limit = "", delivery.MaxListLimit
+	p, err := s.Store.List(ctx, all)
+	if err != nil {
+		return p, err
+	}
+	var kept []delivery.Attempt
+	for _, a := range p.Attempts {
+		if a.ID > q.After {
+			kept = append(kept, a)
+		}
+	}
+	slices.SortStableFunc(kept, func(a, b delivery.Attempt) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
+	var page delivery.Page
+	if len(kept) > limit {
+		kept = kept[:limit]
+		page.Next = kept[limit-1].ID
+	}
+	page.Attempts = kept
+	return page, nil
+}
+
+// attemptedToClosed treats AttemptedTo as inclusive.
+type attemptedToClosed struct{ *memstore.Store }
+
+func (s *attemptedToClosed) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	if !q.AttemptedTo.IsZero() {
+		q.AttemptedTo = q.AttemptedTo.Add(time.Microsecond)
+	}
+	return s.Store.List(ctx, q)
+}
+
+// attemptedFromOpen treats AttemptedFrom as exclusive.
+type attemptedFromOpen struct{ *memstore.Store }
+
+func (s *attemptedFromOpen) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	if !q.AttemptedFrom.IsZero() {
+		q.AttemptedFrom = q.AttemptedFrom.Add(time.Microsecond)
+	}
+	return s.Store.List(ctx, q)
+}
+
+// eventOfLastInsert answers Event with the attempt inserted last.
+type eventOfLastInsert struct {
+	*memstore.Store
+	mu   sync.Mutex
+	last map[string]delivery.Event
+}
+
+func (s *eventOfLastInsert) Insert(ctx context.Context, jobs ...delivery.Job) error {
+	err := s.Store.Insert(ctx, jobs...)
+	if err == nil {
+		s.mu.Lock()
+		if s.last == nil {
+			s.last = map[string]delivery.Event{}
+		}
+		for _, j := range jobs {
+			s.last[j.Attempt.EventID] = delivery.Event{ID: j.Attempt.EventID, Type: j.Attempt.EventType, Payload: bytes.Clone(j.Payload)}
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *eventOfLastInsert) Event(ctx context.Context, id string) (delivery.Event, error) {
+	ev, err := s.Store.Event(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.last[id]; ok && err == nil {
+		return last, nil
+	}
+	return ev, err
+}
+
+// forgetsCancelOnTakeover drops the cancel of an attempt once another
+// owner took it over: that owner's retry is inserted all the same.
+type forgetsCancelOnTakeover struct {
+	*memstore.Store
+	mu        sync.Mutex
+	reclaimed map[string]bool
+}
+
+func (s *forgetsCancelOnTakeover) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	jobs, err := s.Store.Claim(ctx, req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reclaimed == nil {
+		s.reclaimed = map[string]bool{}
+	}
+	for _, j := range jobs {
+		if j.Reclaimed {
+			s.reclaimed[j.Attempt.ID] = true
+		}
+	}
+	return jobs, err
+}
+
+func (s *forgetsCancelOnTakeover) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	s.mu.Lock()
+	taken := s.reclaimed[final.ID]
+	s.mu.Unlock()
+	if !taken || next == nil {
+		return s.Store.Complete(ctx, final, next)
+	}
+	if err := s.Store.Complete(ctx, final, nil); err != nil {
+		return err
+	}
+	return s.Store.Insert(ctx, *next)
+}
+
+// releaseErasesMark hands a released attempt out again as if nobody could
+// have sent it.
+type releaseErasesMark struct {
+	*memstore.Store
+	mu       sync.Mutex
+	released map[string]bool
+}
+
+func (s *releaseErasesMark) Release(ctx context.Context, owner string, ids ...string) error {
+	s.mu.Lock()
+	if s.released == nil {
+		s.released = map[string]bool{}
+	}
+	for _, id := range ids {
+		s.released[id] = true
+	}
+	s.mu.Unlock()
+	return s.Store.Release(ctx, owner, ids...)
+}
+
+func (s *releaseErasesMark) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	jobs, err := s.Store.Claim(ctx, req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range jobs {
+		if s.released[jobs[i].Attempt.ID] {
+			jobs[i].Reclaimed = false
+		}
+	}
+	return jobs, err
+}
+
+// ignoresContext completes and claims whatever its context says.
+type ignoresContext struct{ *memstore.Store }
+
+func (s *ignoresContext) Complete(_ context.Context, final delivery.Attempt, next *delivery.Job) error {
+	return s.Store.Complete(context.Background(), final, next)
+}
+
+func (s *ignoresContext) Claim(_ context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	return s.Store.Claim(context.Background(), req)
+}
+
+// plainPreconditions rejects a bad claim with an error of its own.
+type plainPreconditions struct{ *memstore.Store }
+
+func (s *plainPreconditions) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	jobs, err := s.Store.Claim(ctx, req)
+	if errors.Is(err, delivery.ErrInvalidInput) {
+		return nil, errors.New("bad claim")
 	}
 	return jobs, err
 }
