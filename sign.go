@@ -69,9 +69,11 @@ func signingKeys(secrets []string) ([][]byte, error) {
 // Sign returns the webhook-signature header value for a message: one
 // "v1,<base64>" signature for each secret, separated by spaces. Each is the
 // base64 of HMAC-SHA256(key, id + "." + timestamp + "." + payload), with the
-// timestamp in Unix seconds, as Standard Webhooks specifies. It returns an
-// error wrapping ErrInvalidInput for a malformed secret, or one whose key is
-// not 24 to 64 bytes long.
+// timestamp in Unix seconds, as Standard Webhooks specifies. With no
+// secrets it returns the empty string and no error: Deliver then sends no
+// webhook-signature header. It returns an error wrapping ErrInvalidInput
+// for a malformed secret, or one whose key is not 24 to 64 bytes long; the
+// same secrets that NewVerifier refuses.
 func Sign(secrets []string, id string, timestamp time.Time, payload []byte) (string, error) {
 	keys, err := signingKeys(secrets)
 	if err != nil {

@@ -80,6 +80,8 @@ func TestSignRejectsSecrets(t *testing.T) {
 		if key := strings.TrimPrefix(secret, "whsec_"); key != "" {
 			require.NotContains(t, err.Error(), key, "errors never quote a secret (%s)", name)
 		}
+		_, err = delivery.NewVerifier(secret)
+		require.ErrorIs(t, err, delivery.ErrInvalidInput, "NewVerifier refuses what Sign refuses (%s)", name)
 	}
 }
 
@@ -129,6 +131,14 @@ func TestVerify(t *testing.T) {
 		{"signature not base64", with(delivery.HeaderSignature, "v1,!!!"), payload, delivery.ErrNoMatchingSignature},
 		{"signature without comma", with(delivery.HeaderSignature, "v1"), payload, delivery.ErrNoMatchingSignature},
 		{"truncated signature", with(delivery.HeaderSignature, specSignature[:20]), payload, delivery.ErrNoMatchingSignature},
+		{"two spaces between signatures", with(delivery.HeaderSignature, "v1,Zm9v  "+specSignature), payload, nil},
+		{"a tab between signatures", with(delivery.HeaderSignature, "v1,Zm9v\t"+specSignature), payload, delivery.ErrNoMatchingSignature},
+		{"a newline between signatures", with(delivery.HeaderSignature, "v1,Zm9v\n"+specSignature), payload, delivery.ErrNoMatchingSignature},
+		{"a leading tab", with(delivery.HeaderSignature, "\t"+specSignature), payload, delivery.ErrNoMatchingSignature},
+		// "E" and "F" differ only in the bits past the 32 bytes of the MAC:
+		// lax base64 decodes both to the same bytes.
+		{"non-canonical base64", with(delivery.HeaderSignature, strings.Replace(specSignature, "1OE=", "1OF=", 1)), payload, delivery.ErrNoMatchingSignature},
+		{"base64 without padding", with(delivery.HeaderSignature, strings.TrimSuffix(specSignature, "=")), payload, delivery.ErrNoMatchingSignature},
 	}
 	v := specVerifier(t, specSecret)
 	for _, tt := range tests {

@@ -46,28 +46,31 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier that accepts a request signed with any one
 // of the secrets, so that a receiver can rotate them. Secrets are in the
-// "whsec_<base64>" form, with or without the prefix. It returns an error
-// wrapping ErrInvalidInput when there is no secret or one is malformed.
+// "whsec_<base64>" form, with or without the prefix. It accepts exactly the
+// secrets that Sign and Deliver accept: keys of 24 to 64 bytes, as
+// Standard Webhooks asks. It returns an error wrapping ErrInvalidInput
+// when there is no secret or one is malformed.
 func NewVerifier(secrets ...string) (*Verifier, error) {
 	if len(secrets) == 0 {
 		return nil, invalid("a verifier needs at least one secret")
 	}
-	v := &Verifier{keys: make([][]byte, len(secrets))}
-	for i, s := range secrets {
-		key, err := decodeSecret(s)
-		if err != nil {
-			return nil, err
-		}
-		v.keys[i] = key
+	keys, err := signingKeys(secrets)
+	if err != nil {
+		return nil, err
 	}
-	return v, nil
+	return &Verifier{keys: keys}, nil
 }
 
 // Verify checks that header carries a valid signature of payload, the raw
 // request body, with a timestamp within the tolerance. It returns nil, or an
 // error wrapping ErrMissingHeader, ErrBadTimestamp or
 // ErrNoMatchingSignature. Signatures with versions other than v1 are
-// ignored. Comparisons take constant time.
+// ignored. As the Standard Webhooks reference does, it reads the
+// signatures separated by single spaces only (a tab or a newline is part of
+// a signature, which then matches nothing), and decodes them as strict
+// standard base64, so that a non-canonical encoding of a valid signature
+// (other trailing bits in its last character) matches nothing either.
+// Comparisons take constant time.
 func (v *Verifier) Verify(header http.Header, payload []byte) error {
 	id, ts, sigs := headerValue(header, HeaderID), headerValue(header, HeaderTimestamp), headerValue(header, HeaderSignature)
 	for _, h := range [...]struct{ name, value string }{{HeaderID, id}, {HeaderTimestamp, ts}, {HeaderSignature, sigs}} {
@@ -97,12 +100,12 @@ func (v *Verifier) Verify(header http.Header, payload []byte) error {
 		want[i] = mac(nil, key, id, ts, payload)
 	}
 	matched := false
-	for sig := range strings.FieldsSeq(sigs) {
+	for sig := range strings.SplitSeq(sigs, " ") {
 		version, encoded, ok := strings.Cut(sig, ",")
 		if !ok || version != "v1" {
 			continue
 		}
-		got, err := base64.StdEncoding.DecodeString(encoded)
+		got, err := base64.StdEncoding.Strict().DecodeString(encoded)
 		if err != nil {
 			continue
 		}

@@ -113,7 +113,7 @@ func (b *workerBundle) attempts(t *testing.T, eventID string) []delivery.Attempt
 // hanging.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	require.Eventually(t, cond, 10*time.Second, 2*time.Millisecond, what)
+	require.Eventually(t, cond, time.Minute, 2*time.Millisecond, what)
 }
 
 func statuses(as []delivery.Attempt) []delivery.Status {

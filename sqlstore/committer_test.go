@@ -40,7 +40,7 @@ func waitQueued(t *testing.T, c *committer, n int) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return len(c.queue) == n
-	}, 5*time.Second, time.Millisecond)
+	}, time.Minute, time.Millisecond)
 }
 
 func TestCommitterQueuesBehindARunningWrite(t *testing.T) {
@@ -52,7 +52,7 @@ func TestCommitterQueuesBehindARunningWrite(t *testing.T) {
 	ctx := context.Background()
 	errs := make(chan error, 10)
 	go func() { errs <- c.do(ctx, &write{id: "first"}) }()
-	require.Eventually(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.running == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.running == 1 }, time.Minute, time.Millisecond)
 
 	// Queued behind the first: one is canceled while it waits, and is
 	// dropped without running; four others make a batch of three and one
@@ -93,7 +93,7 @@ func TestCommitterRunsAFailedBatchAlone(t *testing.T) {
 	ctx := context.Background()
 	errs := make(chan error, 10)
 	go func() { errs <- c.do(ctx, &write{id: "first"}) }()
-	require.Eventually(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.running == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.running == 1 }, time.Minute, time.Millisecond)
 	for _, id := range []string{"a", "b"} {
 		go func() { errs <- c.do(ctx, &write{id: id}) }()
 	}
