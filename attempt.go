@@ -16,6 +16,12 @@ import (
 // changes. Hosts read attempts through a Store; no API of this package lets
 // them edit one.
 //
+// Every HTTP request the library sends has an attempt, stored before the
+// request leaves. An attempt may have no request behind it: a canceled
+// one, one that failed before sending (an endpoint lookup error), and one
+// recorded as "lease expired", whose sender died and may or may not have
+// sent it (AttemptedAt is zero for all of these).
+//
 // The JSON names of the fields are part of the public contract.
 type Attempt struct {
 	// ID is a ULID. IDs made by one process increase strictly, so they sort
@@ -34,7 +40,8 @@ type Attempt struct {
 	// Status is pending until the attempt completes.
 	Status Status `json:"status"`
 	// AttemptNumber counts the attempts of this event to this endpoint,
-	// starting at 1.
+	// starting at 1. No two attempts of one event to one endpoint share a
+	// number.
 	AttemptNumber int `json:"attempt_number"`
 	// Trigger tells what created the attempt: the first try, a retry, or a
 	// manual resend.
@@ -103,8 +110,9 @@ const (
 	StatusFailure Status = 1
 	// StatusPending: the attempt is due or in flight.
 	StatusPending Status = 2
-	// StatusCanceled: the event was deleted, or its endpoint went away,
-	// before the attempt was made.
+	// StatusCanceled: no request was made for the attempt, and none will
+	// be: the event was canceled (CancelEvent), its endpoint was reported
+	// gone, or the endpoint's URL changed and a new attempt superseded it.
 	StatusCanceled Status = 3
 )
 

@@ -101,8 +101,12 @@ type Config struct {
 	// Endpoints looks endpoints up when an attempt is sent by the worker,
 	// Resend or Recover, so that a changed URL, secret or header applies
 	// to the next attempt. Returning an error wrapping ErrEndpointGone
-	// cancels the endpoint's pending attempts. Required by Start, Resend
-	// and Recover.
+	// cancels the endpoint's pending attempts. Any other error fails the
+	// worker's attempt without a request (its Error starts "endpoint
+	// lookup"), and the retry policy decides what follows, counting it as
+	// a try: the failure is the host's, but the trail stays complete and
+	// no attempt waits forever on a lookup. Required by Start, Resend and
+	// Recover.
 	Endpoints EndpointFunc
 	// Workers is how many attempts the worker sends at once. Defaults to 16.
 	// A worker is free for the next attempt as soon as its request ends,
@@ -112,8 +116,10 @@ type Config struct {
 	// (BENCHMARKS.md measured 64 workers 1.4 to 1.5 times as fast as 16);
 	// keep the database pool's idle connections at least as many.
 	Workers int
-	// PerEndpoint is how many requests may go to one endpoint at once.
-	// Defaults to 4.
+	// PerEndpoint is how many requests the worker of this Dispatcher sends
+	// to one endpoint at once. It is a limit per process: workers in other
+	// processes count their own, and Deliver and Resend, which send at
+	// once on the caller's goroutine, are not counted. Defaults to 4.
 	PerEndpoint int
 	// PollInterval is how often an idle worker asks the store for due
 	// attempts. Work enqueued through this Dispatcher wakes it at once.
@@ -303,9 +309,14 @@ func (e *AttemptError) Unwrap() []error { return []error{e.Err, e.GiveUp} }
 //   - nil when the endpoint answered 2xx (StatusSuccess);
 //   - an *AttemptError wrapping ErrDeliveryFailed when it answered anything
 //     else, 3xx included, or no complete answer came (StatusFailure); the
-//     attempt holds the details, the error the retry scheduled, if any;
+//     attempt holds the details, the error the retry stored, if any, or
+//     why none follows (ErrEventCanceled when CancelEvent dropped it
+//     while the request was in flight);
 //   - an error wrapping ErrInvalidInput, with a zero Attempt, when ev, ep
 //     or a secret is invalid; nothing was stored or sent;
+//   - an error wrapping ErrDuplicate, with a zero Attempt, when ev was
+//     already enqueued or delivered to ep: an event goes to an endpoint
+//     once (Resend sends it again); nothing was stored or sent;
 //   - a store error, with a zero Attempt, when the pending attempt could
 //     not be stored; nothing was sent;
 //   - a store error, with the attempt as sent, when its outcome could not be

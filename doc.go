@@ -35,19 +35,37 @@
 // An attempt is created pending. It changes exactly once, by the library,
 // to a final status: success (the endpoint answered 2xx), failure (it
 // answered anything else, 3xx included, or no complete answer came within
-// Config.Timeout), or canceled (the event or endpoint went away before the
-// attempt was made). That change fills attempted_at and the response fields.
+// Config.Timeout), or canceled (no request was made for it: the event was
+// canceled, the endpoint was reported gone, or the endpoint's URL changed
+// and a new attempt for the new URL superseded it). That change fills
+// attempted_at and the response fields.
 // After it nothing changes the attempt: every Store makes completion a
 // compare-and-set on the pending status, so of two concurrent completions
 // exactly one wins. No API lets a host edit an attempt; hosts read them with
 // [Store.Get] and [Store.List].
 //
-// Each HTTP request that leaves the process has its own attempt. The library
-// never retries in-process behind the record's back: go-retryablehttp's
-// retry loop is not used, only its policy, which [DefaultRetryPolicy]
-// consults to tell which transport errors are final. A retry is a new
-// attempt, with the next attempt_number and trigger "retry", which
-// [Store.Complete] inserts in the same atomic step that records the failure.
+// Each HTTP request that leaves the process has its own attempt, stored
+// before the request is sent. The converse does not hold: an attempt may
+// have no request behind it. A canceled or superseded attempt was never
+// sent; an attempt recorded as failed with "lease expired" and no
+// attempted_at may or may not have been (its sender died before it could
+// say); and an attempt failed because the host's Config.Endpoints lookup
+// failed was never sent either. The library never retries in-process
+// behind the record's back: go-retryablehttp's retry loop is not used,
+// only its policy, which [DefaultRetryPolicy] consults to tell which
+// transport errors are final. A retry is a new attempt, with the next
+// attempt_number and trigger "retry", which [Store.Complete] inserts in
+// the same atomic step that records the failure.
+//
+// # One event, one endpoint, one delivery
+//
+// The attempts of an event to an endpoint are numbered 1, 2, 3, and so on,
+// and every Store keeps the numbers unique. So the event ID is an
+// idempotency key: a second [Dispatcher.Enqueue], [Dispatcher.EnqueueTx] or
+// [Dispatcher.Deliver] of an event already enqueued to that endpoint stores
+// and sends nothing and returns an error wrapping [ErrDuplicate], and a
+// host that reruns its handler or its transaction can enqueue again
+// safely. [Dispatcher.Resend] is the way to send an event again.
 //
 // # Durable delivery
 //
@@ -67,14 +85,20 @@
 // failure: no crash can fall between the two. [DefaultRetryPolicy] makes 8
 // attempts over about a day, honours Retry-After, and ends at once on 410
 // Gone and on outcomes that cannot change (see its doc). A delivery that
-// ends without success calls Config.OnExhausted.
+// the policy ends without success calls Config.OnExhausted; one the host
+// ends by canceling it does not.
 //
 // The worker looks each endpoint up through Config.Endpoints when it sends,
 // so a rotated secret or a new header applies to the next attempt. An
 // attempt records the URL it was made for; if the endpoint's URL changed
 // since, the attempt is canceled, naming the attempt that replaces it for
-// the new URL. An endpoint the host reports gone (ErrEndpointGone) has its
-// pending attempts canceled. [Dispatcher.CancelEvent] cancels an event's
+// the new URL (with the next attempt number). An endpoint the host reports
+// gone (ErrEndpointGone) has its pending attempts canceled. Any other error
+// of the lookup is the host's, not the endpoint's, but it is recorded all
+// the same, so that the trail stays complete and a lookup that keeps
+// failing cannot hold an attempt forever: the attempt fails with an error
+// that starts "endpoint lookup", no request is made, and the retry policy
+// decides what follows, counting it as one of the event's tries. [Dispatcher.CancelEvent] cancels an event's
 // pending attempts when it is deleted; [Dispatcher.Resend] sends an event
 // again, recorded as a manual attempt with the next number;
 // [Dispatcher.Recover] re-enqueues, for an endpoint, every event whose last
@@ -94,12 +118,16 @@
 //   - after the request is sent, before its outcome is recorded: when the
 //     lease ends, a worker records the attempt as failed ("lease expired",
 //     with no attempted_at) and sends the retry, so the receiver may get the
-//     event twice;
+//     event twice. The takeover is recorded before anything else happens to
+//     the attempt: a worker that claims more than it can start hands the
+//     rest back, and the store keeps the mark, so no request of a dead
+//     sender goes unrecorded;
 //   - after the outcome is recorded: the outcome and any retry are stored
 //     together; nothing is lost.
 //
 // On PostgreSQL and MySQL, workers in any number of processes never send
-// the same attempt twice while its lease holds. A lease is Config.Lease
+// the same attempt twice while its lease holds. Config.Workers and
+// Config.PerEndpoint limit each process on its own. A lease is Config.Lease
 // long, which must exceed Config.Timeout; leases are compared with each
 // process's clock, so keep the clocks of the processes in sync.
 //

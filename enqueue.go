@@ -28,7 +28,10 @@ type TxStore interface {
 // process or another, sends it. The endpoint's URL is recorded now; its
 // secrets and headers are looked up through Config.Endpoints when the
 // attempt is sent, and never stored. It returns an error wrapping
-// ErrInvalidInput, storing nothing, for invalid input.
+// ErrInvalidInput, storing nothing, for invalid input, and one wrapping
+// ErrDuplicate, storing nothing, when ev was already enqueued or delivered
+// to ep: the event ID is an idempotency key, so a host that runs its code
+// again can enqueue again safely.
 func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
 	job, err := d.enqueueJob(ev, ep, opts)
 	if err != nil {
@@ -47,7 +50,9 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *E
 // outbox: the attempt is stored if and only if tx commits, together with
 // the business write that caused it. The Dispatcher's Store must be a
 // TxStore on the database of tx. Workers find the attempt within
-// Config.PollInterval of the commit.
+// Config.PollInterval of the commit. A duplicate (ErrDuplicate, as for
+// Enqueue) stores nothing and leaves tx usable, so the host can commit its
+// business write all the same; any other store error may leave tx aborted.
 func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
 	ts, ok := d.store.(TxStore)
 	if !ok {

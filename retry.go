@@ -65,7 +65,8 @@ const MaxRetryAfter = time.Hour
 // Which outcomes are retried:
 //   - no response (connection refused or reset, timeout, DNS failure):
 //     retried, since a receiver that is down or deploying comes back;
-//   - 5xx other than 501, 408, 409, 423, 425 and 429: retried;
+//   - 5xx other than 501: retried;
+//   - 408, 409, 423, 425 and 429: retried, since they say "not now";
 //   - 401, 403 and 404: retried, since a receiver fixes its configuration
 //     without the sender changing anything; the schedule bounds them;
 //   - on 429 and 503, a Retry-After header (seconds or a date) sets the

@@ -17,6 +17,21 @@
 // start with Config.TablePrefix ("delivery_" by default), so that the
 // tables sit beside the host's own.
 //
+// # Upgrading
+//
+// Migration 0002 makes attempt numbers unique per event and endpoint (a
+// unique index on event_id, endpoint_id, attempt_number) and adds the
+// column that keeps a reclaimed attempt's mark across a release. Before the
+// index is built, it numbers again, consecutively, the attempts of any
+// event and endpoint that share a number (an event enqueued twice, an
+// attempt superseded for a changed URL), in the order of their numbers,
+// then IDs; every other attempt keeps its number. Stop the workers and
+// enqueuers of the previous version before running it: one that enqueued a
+// duplicate while it ran would make the index fail to build (run Migrate
+// again to finish), and one that claimed after it would not see the new
+// column. On MySQL, which commits DDL statement by statement, a migration
+// interrupted midway must be finished by hand (see Migrate).
+//
 // SQLite, the embedded default, in one call:
 //
 //	import _ "modernc.org/sqlite"

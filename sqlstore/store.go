@@ -365,8 +365,8 @@ type execer interface {
 // every engine's limit on placeholders.
 const insertBatch = 500
 
-// Insert implements delivery.Store. Up to insertBatch jobs go in one
-// statement, in a transaction that concurrent writes may share (see
+// Insert implements delivery.Store. Up to 500 jobs go in one statement,
+// in a transaction that concurrent writes may share (see
 // Config.GroupCommit); more go in a transaction of their own. Either way
 // they are stored together or not at all.
 func (s *Store) Insert(ctx context.Context, jobs ...delivery.Job) error {

@@ -1,8 +1,14 @@
 // Package storetest is the conformance suite of delivery.Store.
 //
 // Every Store runs it: memstore, each sqlstore dialect, and a host's own.
-// It checks every contract that delivery.Store documents, so a Store that
-// passes needs no other test to be known correct:
+// It checks every rule that delivery.Store documents, as far as one process
+// calling the interface can see it: a Store written from those docs alone
+// and passing the suite needs no other test of its core semantics.
+// Two things lie beyond its sight, and a Store that offers them tests them
+// itself: transactions with the host's database (such as sqlstore's
+// InsertTx, which is not part of delivery.Store), and safety across
+// processes, for a Store that promises it (sqlstore runs real worker
+// processes against PostgreSQL and MySQL):
 //
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) delivery.Store {

@@ -3,8 +3,9 @@
 // attempts as JSON.
 //
 // Attempts are stored in the SQLite file quickstart.db in the current
-// directory, so a second run shows the attempts of both. To use PostgreSQL
-// instead:
+// directory. An event goes to an endpoint once, so a second run sends
+// nothing: it reports each delivery as done before, and shows the trail of
+// the first. To use PostgreSQL instead:
 //
 //	go run ./examples/quickstart -postgres 'postgres://postgres@127.0.0.1:5432/test'
 //
@@ -15,6 +16,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -122,7 +124,12 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 		if a.ID != "" {
 			made = append(made, a)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, delivery.ErrDuplicate):
+			// The event ID is an idempotency key: running this again sends
+			// nothing twice. Dispatcher.Resend sends an event again.
+			fmt.Fprintf(out, "%s to %s: delivered before, not sent again\n", dl.event.ID, dl.endpoint.ID)
+		case err != nil:
 			// A failed delivery is recorded; the error says so.
 			fmt.Fprintln(out, "delivery failed:", err)
 		}
@@ -147,6 +154,9 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(made) == 0 {
+		return nil
 	}
 	fmt.Fprintln(out, "\nThis run's attempts as JSON:")
 	enc := json.NewEncoder(out)

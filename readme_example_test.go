@@ -1,0 +1,231 @@
+package delivery_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+// The functions in this file hold the code that README.md shows, between
+// "readme:" marker comments; TestREADMECode checks that the README quotes
+// them exactly, and Example_readme runs them.
+
+// openStore opens the store, migrated.
+func openStore(ctx context.Context, path string) (*sql.DB, *sqlstore.Store, error) {
+	// readme: open
+	db, err := sqlstore.OpenSQLite(path) // or sql.Open("pgx", dsn), or sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := sqlstore.New(db, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := store.Migrate(ctx); err != nil { // explicit, idempotent, safe across processes
+		return nil, nil, err
+	}
+	// readme: end
+	return db, store, nil
+}
+
+// lookUpEndpoint is the host's own endpoint table.
+var lookUpEndpoint func(ctx context.Context, id string) (delivery.Endpoint, error)
+
+// placeOrder is a host's handler code: the order and its webhook commit
+// together.
+func placeOrder(ctx context.Context, db *sql.DB, d *delivery.Dispatcher, orderID int, customer delivery.Endpoint) error {
+	// readme: enqueue
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op after Commit
+
+	if _, err := tx.ExecContext(ctx, "INSERT INTO orders (id) VALUES (?)", orderID); err != nil {
+		return err
+	}
+	ev := delivery.Event{
+		ID:      fmt.Sprintf("evt_order_%d_created", orderID), // an idempotency key: enqueued once per endpoint
+		Type:    "order.created",
+		Payload: fmt.Appendf(nil, `{"order":%d}`, orderID),
+	}
+	_, err = d.EnqueueTx(ctx, tx, ev, customer, nil)
+	if err != nil && !errors.Is(err, delivery.ErrDuplicate) { // a duplicate: this order's webhook is already on its way
+		return err
+	}
+	return tx.Commit()
+	// readme: end
+}
+
+// runWorker starts the worker and returns what stops it.
+func runWorker(ctx context.Context, store delivery.Store) (stop func(context.Context) error, err error) {
+	// readme: worker
+	d, err := delivery.NewDispatcher(store, &delivery.Config{
+		// Current URL, secrets and headers at send time; delivery.ErrEndpointGone if deleted.
+		Endpoints: lookUpEndpoint,
+		OnExhausted: func(ctx context.Context, last delivery.Attempt, reason error) {
+			// Alert: the policy gave up on this delivery.
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(ctx); err != nil { // claims due attempts under a lease, sends, retries
+		return nil, err
+	}
+	// At shutdown: d.Stop(ctx) stops claiming and waits for what is in flight.
+	// readme: end
+	return d.Stop, nil
+}
+
+// deliverNow delivers an event synchronously.
+func deliverNow(ctx context.Context, d *delivery.Dispatcher, customer delivery.Endpoint) error {
+	// readme: deliver
+	attempt, err := d.Deliver(ctx,
+		delivery.Event{ID: "evt_1001", Type: "invoice.paid", Payload: []byte(`{"invoice":1001}`)},
+		customer,
+	)
+	var failed *delivery.AttemptError
+	switch {
+	case err == nil:
+		fmt.Println("delivered:", attempt.ResponseStatusCode) // the endpoint answered 2xx
+	case errors.As(err, &failed):
+		// Recorded as a failure; failed.Next is the retry stored for the worker,
+		// or nil when the delivery ended (failed.GiveUp says why).
+		fmt.Println("failed:", attempt.ResponseStatusCode, failed.Next != nil)
+	default:
+		return err // invalid input, a duplicate, or the store failed
+	}
+	// readme: end
+	return nil
+}
+
+// auditTrail prints every attempt of an event.
+func auditTrail(ctx context.Context, store delivery.Store, eventID string) error {
+	// readme: audit
+	q := delivery.ListQuery{EventID: eventID}
+	for {
+		page, err := store.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, a := range page.Attempts {
+			fmt.Println(a.AttemptNumber, a.Trigger, a.Status, a.ResponseStatusCode, a.EndpointID)
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.After = page.Next
+	}
+	// readme: end
+}
+
+// receive is the customer's side: a handler that verifies the signature.
+func receive(secret string) (http.Handler, error) {
+	// readme: verify
+	v, err := delivery.NewVerifier(secret)
+	if err != nil {
+		return nil, err
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := v.Verify(r.Header, body); err != nil {
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		// Process body; deduplicate by r.Header.Get("webhook-id"): delivery is at least once.
+		w.WriteHeader(http.StatusNoContent)
+	})
+	// readme: end
+	return handler, nil
+}
+
+// Example_readme runs the code README.md shows: the durable path (an order
+// and its webhook committed together, a worker that sends it, a receiver
+// that verifies it, the audit trail), then a synchronous Deliver.
+func Example_readme() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "readme")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	db, store, err := openStore(ctx, filepath.Join(dir, "deliveries.db"))
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE TABLE orders (id INTEGER PRIMARY KEY)"); err != nil {
+		panic(err)
+	}
+
+	secret := delivery.NewSecret()
+	handler, err := receive(secret)
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	customer := delivery.Endpoint{ID: "ep_42", URL: srv.URL, Secrets: []string{secret}}
+	lookUpEndpoint = func(context.Context, string) (delivery.Endpoint, error) { return customer, nil }
+
+	// The worker's Dispatcher must reach the test receiver on 127.0.0.1,
+	// which the default address policy refuses; runWorker shows the
+	// production Config.
+	d, err := delivery.NewDispatcher(store, &delivery.Config{Endpoints: lookUpEndpoint, AddressPolicy: loopback, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	if err := placeOrder(ctx, db, d, 7, customer); err != nil {
+		panic(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		panic(err)
+	}
+	for {
+		page, err := store.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusPending}})
+		if err != nil {
+			panic(err)
+		}
+		if len(page.Attempts) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Stop(ctx); err != nil {
+		panic(err)
+	}
+	if err := auditTrail(ctx, store, "evt_order_7_created"); err != nil {
+		panic(err)
+	}
+	if err := deliverNow(ctx, d, customer); err != nil {
+		panic(err)
+	}
+	// The production worker, started and stopped with nothing to do.
+	stop, err := runWorker(ctx, store)
+	if err != nil {
+		panic(err)
+	}
+	if err := stop(ctx); err != nil {
+		panic(err)
+	}
+	// Output:
+	// 1 first success 204 ep_42
+	// delivered: 204
+}
