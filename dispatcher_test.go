@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -522,8 +523,64 @@ func TestNewDispatcherRejects(t *testing.T) {
 	t.Parallel()
 	_, err := delivery.NewDispatcher(nil, nil)
 	require.ErrorIs(t, err, delivery.ErrInvalidInput)
-	_, err = delivery.NewDispatcher(memstore.New(), &delivery.Config{Timeout: -time.Second})
-	require.ErrorIs(t, err, delivery.ErrInvalidInput)
+	for _, cfg := range []delivery.Config{
+		{Timeout: -time.Second},
+		{MaxPayloadSize: delivery.MaxBodySize + 1},
+		{MaxResponseBodySize: delivery.MaxBodySize + 1},
+	} {
+		_, err = delivery.NewDispatcher(memstore.New(), &cfg)
+		require.ErrorIs(t, err, delivery.ErrInvalidInput, "%+v", cfg)
+	}
+	_, err = delivery.NewDispatcher(memstore.New(), &delivery.Config{MaxPayloadSize: delivery.MaxBodySize, MaxResponseBodySize: delivery.MaxBodySize})
+	require.NoError(t, err)
+}
+
+// roundTripFunc is a host's transport, in a test.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The Dispatcher bounds every field it records to the sizes every Store
+// must hold, whatever a host's own client hands it: the error message and
+// the response headers.
+func TestDeliverBoundsRecordedFields(t *testing.T) {
+	t.Parallel()
+	huge := http.Header{}
+	for i := range 300 {
+		huge.Set(fmt.Sprintf("X-H-%03d", i), strings.Repeat("v", 1000))
+	}
+	longErr := errors.New(strings.Repeat("é", delivery.MaxErrorLength))
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get(delivery.HeaderID) == "evt_err" {
+			return nil, longErr
+		}
+		return &http.Response{StatusCode: 200, Header: huge.Clone(), Body: http.NoBody, Request: r}, nil
+	})}
+	b := setup(t, func(c *delivery.Config) { c.HTTPClient = client })
+
+	ev := event
+	ev.ID = "evt_err"
+	a, err := b.d.Deliver(context.Background(), ev, b.endpoint("https://example.com/"))
+	require.ErrorIs(t, err, delivery.ErrDeliveryFailed)
+	require.LessOrEqual(t, len(a.Error), delivery.MaxErrorLength)
+	require.True(t, utf8.ValidString(a.Error), "cut at a character boundary")
+	require.True(t, strings.HasPrefix(a.Error, "éé"))
+	b.requireRecorded(t, a)
+
+	ev.ID = "evt_headers"
+	a, err = b.d.Deliver(context.Background(), ev, b.endpoint("https://example.com/"))
+	require.NoError(t, err)
+	size := 0
+	for name, values := range a.ResponseHeaders {
+		for _, v := range values {
+			size += len(name) + len(v)
+		}
+	}
+	require.LessOrEqual(t, size, delivery.MaxResponseHeaderBytes)
+	require.Greater(t, size, delivery.MaxResponseHeaderBytes-2000, "as many as fit")
+	require.Contains(t, a.ResponseHeaders, "X-H-000", "the first names are kept")
+	require.NotContains(t, a.ResponseHeaders, "X-H-299")
+	b.requireRecorded(t, a)
 }
 
 func TestDeliverHostClient(t *testing.T) {

@@ -50,9 +50,10 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 	return d.settle(ctx, job, final, sendErr, noRetry)
 }
 
-// numberTries is how often insertNext tries again when another writer
-// took the attempt number it meant to use.
-const numberTries = 5
+// numberTries bounds how often insertNext tries again when another writer
+// took the attempt number it meant to use: each round, one of the
+// concurrent writers of an event and endpoint wins.
+const numberTries = 16
 
 // insertNext stores the job that next makes from the last attempt of an
 // event to an endpoint (the zero Attempt when there is none), so that it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,6 +303,7 @@ func TestWorkerEndpointChanges(t *testing.T) {
 	require.Equal(t, delivery.StatusCanceled, as[0].Status)
 	require.Contains(t, as[0].Error, "superseded by attempt "+as[1].ID)
 	require.Equal(t, newURL, as[1].EndpointURL)
+	require.Equal(t, []int{1, 2}, numbers(as), "the new attempt takes the next number")
 
 	// An endpoint the host deleted cancels its pending attempts: when the
 	// worker meets the first one that is due, it cancels the later one too.
@@ -385,6 +387,33 @@ func TestResendAndRecover(t *testing.T) {
 	n, err = b.d.Recover(ctx, "ep_1", b.clock.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing left to recover")
+
+	// Concurrent resends of one event each get a number of their own, and
+	// the numbers stay consecutive.
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			if _, err := b.d.Resend(ctx, "evt_3", "ep_1"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8}, sortedNumbers(b.attempts(t, "evt_3")))
+}
+
+// numbers returns the attempt numbers of as, in order.
+func numbers(as []delivery.Attempt) []int {
+	out := make([]int, len(as))
+	for i, a := range as {
+		out[i] = a.AttemptNumber
+	}
+	return out
+}
+
+// sortedNumbers returns the attempt numbers of as, sorted.
+func sortedNumbers(as []delivery.Attempt) []int {
+	return slices.Sorted(slices.Values(numbers(as)))
 }
 
 func TestWorkerPerEndpointLimit(t *testing.T) {
