@@ -57,7 +57,7 @@ func BenchmarkMemstoreInsertComplete(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		a := delivery.Attempt{ID: fmt.Sprintf("%026d", i), EventID: "evt_1", EndpointID: "ep_1", EndpointURL: "https://example.com/",
+		a := delivery.Attempt{ID: fmt.Sprintf("%026d", i), EventID: fmt.Sprintf("evt_%d", i), EndpointID: "ep_1", EndpointURL: "https://example.com/",
 			Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
 		if err := s.Insert(ctx, delivery.Job{Attempt: a, Payload: benchPayload}); err != nil {
 			b.Fatal(err)
