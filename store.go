@@ -120,7 +120,8 @@ type Store interface {
 	// or comes twice among jobs. It returns an error wrapping
 	// ErrInvalidInput for an attempt with an empty ID or a Status other
 	// than StatusPending, and for a lease with an Owner but no Until, or
-	// an Until but no Owner.
+	// an Until but no Owner. Inserting no jobs does nothing and returns
+	// nil (or the context's error).
 	Insert(ctx context.Context, jobs ...Job) error
 
 	// Complete makes the pending attempt with ID final.ID final: it sets
@@ -182,21 +183,25 @@ type Store interface {
 	Cancel(ctx context.Context, req CancelRequest) (int, error)
 
 	// Get returns the attempt with the given ID, or an error wrapping
-	// ErrNotFound.
+	// ErrNotFound (also for the empty ID).
 	Get(ctx context.Context, id string) (Attempt, error)
 
 	// List returns the attempts that match q in ascending ID order, whatever
 	// the order of their schedules or of their inserts, at most
 	// q.PageLimit() of them, and the cursor of the next page: the ID of the
-	// page's last attempt when more may follow, empty otherwise. Paging with
-	// q.After set to each Page.Next visits every attempt stored before the
-	// first call exactly once, however many are inserted meanwhile.
+	// page's last attempt when more matching attempts follow it, and empty
+	// when none do, even if the page is full. Paging with q.After set to
+	// each Page.Next visits every attempt stored before the first call
+	// exactly once, however many are inserted meanwhile. No match is an
+	// empty page, not an error.
 	List(ctx context.Context, q ListQuery) (Page, error)
 
 	// Event returns the event with the given ID as stored with its attempt
 	// of greatest ID (whatever the order in which attempts were inserted):
-	// ID, Type and Payload. It returns an error wrapping ErrNotFound when
-	// no attempt of the event is stored.
+	// ID, Type and Payload, kept after the attempt is final. A payload
+	// inserted nil or empty comes back empty (nil or zero length). It
+	// returns an error wrapping ErrNotFound when no attempt of the event is
+	// stored.
 	Event(ctx context.Context, eventID string) (Event, error)
 }
 
