@@ -193,11 +193,7 @@ func TestDeliverOncePerEndpoint(t *testing.T) {
 }
 
 func attemptIDs(as []delivery.Attempt) []string {
-	ids := make([]string, len(as))
-	for i, a := range as {
-		ids[i] = a.ID
-	}
-	return ids
+	return field(as, func(a delivery.Attempt) string { return a.ID })
 }
 
 // CancelEvent while Deliver's request is in flight: the attempt keeps its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -88,22 +87,12 @@ func ExampleVerifier_Verify() {
 // A receiving service checks each request before it trusts the body.
 func ExampleVerifier_handler() {
 	secret := delivery.NewSecret()
-	v, err := delivery.NewVerifier(secret)
+	// receive is the handler that README.md shows: it reads the body with a
+	// bound, and answers 401 unless Verify accepts it.
+	handler, err := receive(secret)
 	if err != nil {
 		panic(err)
 	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		if err := v.Verify(r.Header, body); err != nil {
-			http.Error(w, "invalid signature", http.StatusUnauthorized)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent) // then process body, deduplicating by webhook-id
-	})
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 

@@ -117,12 +117,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	require.Eventually(t, cond, time.Minute, 2*time.Millisecond, what)
 }
 
-func statuses(as []delivery.Attempt) []delivery.Status {
-	out := make([]delivery.Status, len(as))
+// field returns one field of each attempt, in order.
+func field[T any](as []delivery.Attempt, of func(delivery.Attempt) T) []T {
+	out := make([]T, len(as))
 	for i, a := range as {
-		out[i] = a.Status
+		out[i] = of(a)
 	}
 	return out
+}
+
+func statuses(as []delivery.Attempt) []delivery.Status {
+	return field(as, func(a delivery.Attempt) delivery.Status { return a.Status })
+}
+
+func numbers(as []delivery.Attempt) []int {
+	return field(as, func(a delivery.Attempt) int { return a.AttemptNumber })
 }
 
 func TestWorkerDeliversEnqueued(t *testing.T) {
@@ -400,15 +409,6 @@ func TestResendAndRecover(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, []int{1, 2, 3, 4, 5, 6, 7, 8}, sortedNumbers(b.attempts(t, "evt_3")))
-}
-
-// numbers returns the attempt numbers of as, in order.
-func numbers(as []delivery.Attempt) []int {
-	out := make([]int, len(as))
-	for i, a := range as {
-		out[i] = a.AttemptNumber
-	}
-	return out
 }
 
 // sortedNumbers returns the attempt numbers of as, sorted.

@@ -99,6 +99,16 @@ func processEngines(t *testing.T, withSQLite bool, servers ...string) map[string
 	return out
 }
 
+// serverEngines returns the servers whose DSN is set, or skips the test,
+// which needs one to do what.
+func serverEngines(t *testing.T, what string) map[string]func(t *testing.T) processEnv {
+	engines := processEngines(t, false, "postgres", "mysql")
+	if len(engines) == 0 {
+		t.Skipf("set DELIVERY_TEST_POSTGRES_DSN or DELIVERY_TEST_MYSQL_DSN to %s on a shared server", what)
+	}
+	return engines
+}
+
 // enqueue stores n deliveries, to 10 endpoints.
 func enqueue(t *testing.T, s *sqlstore.Store, n int) {
 	d, err := delivery.NewDispatcher(s, nil)
@@ -238,10 +248,7 @@ func TestConcurrentEnqueueProcesses(t *testing.T) {
 		t.Skip("builds and runs enqueueing processes")
 	}
 	const n = 1000
-	engines := processEngines(t, false, "postgres", "mysql")
-	if len(engines) == 0 {
-		t.Skip("set DELIVERY_TEST_POSTGRES_DSN or DELIVERY_TEST_MYSQL_DSN to enqueue from processes on a shared server")
-	}
+	engines := serverEngines(t, "enqueue from processes")
 	bin, err := buildWorker()
 	require.NoError(t, err)
 	for name, setup := range engines {
@@ -297,10 +304,7 @@ func TestMultiProcessWorkers(t *testing.T) {
 		t.Skip("builds and runs worker processes")
 	}
 	const n = 5000
-	engines := processEngines(t, false, "postgres", "mysql")
-	if len(engines) == 0 {
-		t.Skip("set DELIVERY_TEST_POSTGRES_DSN or DELIVERY_TEST_MYSQL_DSN to run workers on a shared server")
-	}
+	engines := serverEngines(t, "run workers")
 	for name, setup := range engines {
 		t.Run(name, func(t *testing.T) {
 			env := setup(t)
