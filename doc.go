@@ -84,7 +84,8 @@
 // next attempt_number, in the same store operation that records the
 // failure: no crash can fall between the two. [DefaultRetryPolicy] makes 8
 // attempts over about a day, honours Retry-After, and ends at once on 410
-// Gone and on outcomes that cannot change (see its doc). A delivery that
+// Gone and on outcomes that cannot change ([FinalOutcome]);
+// [NewRetryPolicy] keeps that judgement with a schedule of the host's own. A delivery that
 // the policy ends without success calls Config.OnExhausted; one the host
 // ends by canceling it does not.
 //

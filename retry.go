@@ -2,16 +2,17 @@ package delivery
 
 import (
 	"context"
-	"net/url"
-
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/hashicorp/go-retryablehttp"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
 )
 
 // RetryPolicy decides what follows a failed attempt: another attempt after
@@ -40,62 +41,74 @@ var (
 	ErrEventCanceled = errors.New("delivery: event canceled while the attempt was in flight; its retry was dropped")
 )
 
-// DefaultSchedule is when DefaultRetryPolicy makes each attempt: the first
-// at once, and after attempt n fails, attempt n+1 is due DefaultSchedule[n]
+// DefaultDelays returns the delays of DefaultRetryPolicy, a new slice at
+// each call: after attempt n fails, attempt n+1 is due DefaultDelays()[n-1]
 // later: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. That is 8 attempts over
 // about 28 hours.
-var DefaultSchedule = []time.Duration{
-	0,
-	5 * time.Second,
-	5 * time.Minute,
-	30 * time.Minute,
-	2 * time.Hour,
-	5 * time.Hour,
-	10 * time.Hour,
-	10 * time.Hour,
+func DefaultDelays() []time.Duration {
+	return []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 }
 
 // MaxRetryAfter bounds the delay a receiver can ask for with Retry-After.
 const MaxRetryAfter = time.Hour
 
-// DefaultRetryPolicy follows DefaultSchedule, with ±20% jitter so that
-// retries of many deliveries spread out. After the 8th attempt it returns
-// ErrRetriesExhausted.
-//
-// Which outcomes are retried:
+// defaultPolicy is DefaultRetryPolicy's policy, built once.
+var defaultPolicy = NewRetryPolicy(DefaultDelays()...)
+
+// DefaultRetryPolicy is NewRetryPolicy(DefaultDelays()...): up to 8
+// attempts over about 28 hours, with ±20% jitter so that retries of many
+// deliveries spread out. After the 8th attempt it returns
+// ErrRetriesExhausted. FinalOutcome says which outcomes it retries.
+func DefaultRetryPolicy(failed Attempt, sendErr error) (time.Duration, error) {
+	return defaultPolicy(failed, sendErr)
+}
+
+// NewRetryPolicy returns a policy with a schedule of its own and the
+// judgement of DefaultRetryPolicy. When attempt n fails and FinalOutcome
+// does not call the outcome final, attempt n+1 is due delays[n-1] later,
+// with ±20% jitter, or when a 429 or 503 response's Retry-After header
+// asks, up to MaxRetryAfter. After attempt len(delays)+1 it returns
+// ErrRetriesExhausted; with no delays, a failed attempt is never retried.
+// A negative delay counts as zero. It copies delays, and the policy is safe
+// for concurrent use.
+func NewRetryPolicy(delays ...time.Duration) RetryPolicy {
+	schedule := slices.Clone(delays)
+	return func(failed Attempt, sendErr error) (time.Duration, error) {
+		if err := FinalOutcome(failed, sendErr); err != nil {
+			return 0, err
+		}
+		n := max(failed.AttemptNumber, 1)
+		if n > len(schedule) {
+			return 0, fmt.Errorf("%w after %d attempts", ErrRetriesExhausted, n)
+		}
+		if after, ok := retryAfter(failed); ok {
+			return after, nil
+		}
+		return jitter(schedule[n-1]), nil
+	}
+}
+
+// FinalOutcome returns why the outcome of a failed attempt is final, so
+// that trying again unchanged would fail the same way: an error wrapping
+// ErrNotRetryable or ErrEndpointGone. It returns nil when another attempt
+// may succeed. sendErr is the transport error, nil when a response came.
+// It is the judgement of DefaultRetryPolicy and of every NewRetryPolicy
+// policy, for a host that writes its own:
 //   - no response (connection refused or reset, timeout, DNS failure):
 //     retried, since a receiver that is down or deploying comes back;
 //   - 5xx other than 501: retried;
 //   - 408, 409, 423, 425 and 429: retried, since they say "not now";
 //   - 401, 403 and 404: retried, since a receiver fixes its configuration
 //     without the sender changing anything; the schedule bounds them;
-//   - on 429 and 503, a Retry-After header (seconds or a date) sets the
-//     delay instead, clamped to MaxRetryAfter;
 //   - 410 Gone: final, ErrEndpointGone;
 //   - 3xx (redirects are not followed), 501, and the other 4xx: final,
 //     ErrNotRetryable: the same request would fail the same way;
 //   - TLS certificate errors: final, ErrNotRetryable, until the receiver
 //     fixes its certificate;
-//   - an address the AddressPolicy refuses: final, ErrNotRetryable.
-func DefaultRetryPolicy(failed Attempt, sendErr error) (time.Duration, error) {
-	if err := finalOutcome(failed, sendErr); err != nil {
-		return 0, err
-	}
-	n := failed.AttemptNumber
-	if n < 1 {
-		n = 1
-	}
-	if n >= len(DefaultSchedule) {
-		return 0, fmt.Errorf("%w after %d attempts", ErrRetriesExhausted, n)
-	}
-	if after, ok := retryAfter(failed); ok {
-		return after, nil
-	}
-	return jitter(DefaultSchedule[n]), nil
-}
-
-// finalOutcome returns why an outcome must not be retried, or nil.
-func finalOutcome(a Attempt, sendErr error) error {
+//   - an address the AddressPolicy refuses: final, ErrNotRetryable;
+//   - an error that already wraps ErrNotRetryable or ErrEndpointGone:
+//     final, as it is.
+func FinalOutcome(a Attempt, sendErr error) error {
 	var unknownAuthority x509.UnknownAuthorityError
 	var invalidCert x509.CertificateInvalidError
 	var hostname x509.HostnameError

@@ -64,9 +64,9 @@ func TestDefaultRetryPolicyOutcomes(t *testing.T) {
 
 func TestDefaultRetryPolicySchedule(t *testing.T) {
 	t.Parallel()
-	require.Len(t, delivery.DefaultSchedule, 8)
+	require.Len(t, delivery.DefaultDelays(), 7)
 	for n := 1; n < 8; n++ {
-		want := delivery.DefaultSchedule[n]
+		want := delivery.DefaultDelays()[n-1]
 		for range 50 {
 			d, err := delivery.DefaultRetryPolicy(failed(n, 500, nil), nil)
 			require.NoError(t, err)
@@ -125,4 +125,46 @@ func TestDefaultRetryPolicyRetryAfter(t *testing.T) {
 		require.NoError(t, err)
 		require.Greater(t, d, 23*time.Minute, "the schedule's 30 minutes, jittered")
 	}
+}
+
+// A policy of one's own schedule keeps the default's judgement of what is
+// final, and its Retry-After handling.
+func TestNewRetryPolicy(t *testing.T) {
+	t.Parallel()
+	p := delivery.NewRetryPolicy(time.Minute, -time.Second)
+	d, err := p(failed(1, 503, nil), nil)
+	require.NoError(t, err)
+	require.InDelta(t, float64(time.Minute), float64(d), float64(12*time.Second))
+	d, err = p(failed(2, 503, nil), nil)
+	require.NoError(t, err)
+	require.Zero(t, d, "a negative delay counts as zero")
+	_, err = p(failed(3, 503, nil), nil)
+	require.ErrorIs(t, err, delivery.ErrRetriesExhausted, "two delays, three attempts")
+	_, err = p(failed(1, 400, nil), nil)
+	require.ErrorIs(t, err, delivery.ErrNotRetryable, "the default's judgement")
+	d, err = p(failed(1, 429, http.Header{"Retry-After": {"7"}}), nil)
+	require.NoError(t, err)
+	require.Equal(t, 7*time.Second, d)
+
+	_, err = delivery.NewRetryPolicy()(failed(1, 500, nil), nil)
+	require.ErrorIs(t, err, delivery.ErrRetriesExhausted, "no delays: never retried")
+
+	delays := []time.Duration{time.Hour}
+	p = delivery.NewRetryPolicy(delays...)
+	delays[0] = time.Nanosecond
+	d, err = p(failed(1, 500, nil), nil)
+	require.NoError(t, err)
+	require.Greater(t, d, 40*time.Minute, "the policy copied its delays")
+
+	// DefaultDelays hands out a copy.
+	delivery.DefaultDelays()[0] = time.Nanosecond
+	require.Equal(t, 5*time.Second, delivery.DefaultDelays()[0])
+}
+
+func TestFinalOutcome(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, delivery.FinalOutcome(failed(1, 503, nil), nil))
+	require.ErrorIs(t, delivery.FinalOutcome(failed(1, 410, nil), nil), delivery.ErrEndpointGone)
+	require.ErrorIs(t, delivery.FinalOutcome(failed(1, 422, nil), nil), delivery.ErrNotRetryable)
+	require.NoError(t, delivery.FinalOutcome(failed(1, 0, nil), errors.New("connection refused")))
 }
