@@ -140,7 +140,9 @@
 // space-separated, so receivers can rotate secrets without a gap. Secrets
 // have the form "whsec_" and base64 ([NewSecret] makes one). The receiving
 // side is here too: [Verifier] checks the headers and body in constant time,
-// with a timestamp tolerance of five minutes in either direction.
+// with a timestamp tolerance of five minutes in either direction;
+// [Verifier.VerifyRequest] reads a request's body with a bound and checks
+// it, and [Verifier.Middleware] puts that check in front of a handler.
 //
 // # Network safety
 //

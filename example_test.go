@@ -87,8 +87,8 @@ func ExampleVerifier_Verify() {
 // A receiving service checks each request before it trusts the body.
 func ExampleVerifier_handler() {
 	secret := delivery.NewSecret()
-	// receive is the handler that README.md shows: it reads the body with a
-	// bound, and answers 401 unless Verify accepts it.
+	// receive is the handler that README.md shows: Verifier.Middleware in
+	// front of the host's handler.
 	handler, err := receive(secret)
 	if err != nil {
 		panic(err)

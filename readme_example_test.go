@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -139,19 +138,11 @@ func receive(secret string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		if err := v.Verify(r.Header, body); err != nil {
-			http.Error(w, "invalid signature", http.StatusUnauthorized)
-			return
-		}
-		// Process body; deduplicate by r.Header.Get("webhook-id"): delivery is at least once.
+	// Middleware answers 401 (or 413) unless the signature verifies.
+	handler := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// r.Body is verified; deduplicate by r.Header.Get("webhook-id"): delivery is at least once.
 		w.WriteHeader(http.StatusNoContent)
-	})
+	}))
 	// readme: end
 	return handler, nil
 }

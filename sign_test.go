@@ -1,7 +1,10 @@
 package delivery_test
 
 import (
+	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -202,4 +205,54 @@ func FuzzVerify(f *testing.F) {
 		require.NoError(t, err)
 		require.Contains(t, strings.Fields(sigs), want, "accepted a header that does not carry the signature")
 	})
+}
+
+// VerifyRequest and Middleware read the body with a bound, verify it, and
+// hand it on; they answer what fails with the right status.
+func TestVerifyRequestAndMiddleware(t *testing.T) {
+	t.Parallel()
+	v := specVerifier(t, specSecret)
+	v.MaxBodySize = 64
+	request := func(body string, h http.Header) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(body))
+		maps.Copy(r.Header, h)
+		return r
+	}
+	body, err := v.VerifyRequest(request(specPayload, specHeader()))
+	require.NoError(t, err)
+	require.Equal(t, specPayload, string(body))
+	_, err = v.VerifyRequest(request(`{"test": 1}`, specHeader()))
+	require.ErrorIs(t, err, delivery.ErrNoMatchingSignature)
+	_, err = v.VerifyRequest(request(strings.Repeat("x", 65), specHeader()))
+	require.ErrorIs(t, err, delivery.ErrBodyTooLarge)
+	_, err = v.VerifyRequest(request(strings.Repeat("x", 64), specHeader()))
+	require.ErrorIs(t, err, delivery.ErrNoMatchingSignature, "64 bytes are within the bound")
+
+	var got string
+	h := v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		got = string(b)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, tt := range []struct {
+		name string
+		r    *http.Request
+		code int
+	}{
+		{"verified", request(specPayload, specHeader()), http.StatusNoContent},
+		{"tampered", request(`{"test": 1}`, specHeader()), http.StatusUnauthorized},
+		{"no headers", request(specPayload, nil), http.StatusUnauthorized},
+		{"too large", request(strings.Repeat("x", 100), specHeader()), http.StatusRequestEntityTooLarge},
+	} {
+		got = ""
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, tt.r)
+		require.Equal(t, tt.code, w.Code, tt.name)
+		if tt.code == http.StatusNoContent {
+			require.Equal(t, specPayload, got, "the next handler reads the verified body")
+		} else {
+			require.Empty(t, got, "%s: the next handler is not called", tt.name)
+		}
+	}
 }
