@@ -100,7 +100,9 @@ type Config struct {
 	OnExhausted func(ctx context.Context, last Attempt, reason error)
 	// Endpoints looks endpoints up when an attempt is sent by the worker,
 	// Resend or Recover, so that a changed URL, secret or header applies
-	// to the next attempt. Returning an error wrapping ErrEndpointGone
+	// to the next attempt. A URL that differs from the attempt's, byte for
+	// byte (say a trailing slash), counts as changed: the attempt is
+	// canceled and superseded by one for the returned URL. Returning an error wrapping ErrEndpointGone
 	// cancels the endpoint's pending attempts. Any other error fails the
 	// worker's attempt without a request (its Error starts "endpoint
 	// lookup"), and the retry policy decides what follows, counting it as

@@ -25,9 +25,12 @@ type TxStore interface {
 
 // Enqueue stores a pending first attempt of ev to ep, due at
 // opts.ScheduledAt, and returns it at once; a worker (see Start), in this
-// process or another, sends it. The endpoint's URL is recorded now; its
-// secrets and headers are looked up through Config.Endpoints when the
-// attempt is sent, and never stored. It returns an error wrapping
+// process or another, sends it. Of ep, the attempt records ID and URL. The
+// secrets and headers are checked now, so that a malformed one is an error
+// here rather than a failed attempt later, but never stored: the worker
+// signs with what Config.Endpoints returns when it sends. That lookup's URL
+// must equal ep.URL byte for byte, or the attempt is superseded by one for
+// the URL the lookup returns (the record of each URL stays as made). It returns an error wrapping
 // ErrInvalidInput, storing nothing, for invalid input, and one wrapping
 // ErrDuplicate, storing nothing, when ev was already enqueued or delivered
 // to ep: the event ID is an idempotency key, so a host that runs its code

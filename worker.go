@@ -29,8 +29,11 @@ type workerRun struct {
 // Start starts the worker: a goroutine that claims due attempts from the
 // store in batches, under a lease, and sends them, at most Config.Workers at
 // once and Config.PerEndpoint to one endpoint. It returns once the worker
-// runs; ctx only carries values to the worker (its cancellation does not
-// stop it: Stop does). Start requires Config.Endpoints. Calling it on a
+// runs. ctx only carries values to the worker: its cancellation does not
+// stop it, because a canceled context would abort the requests in flight
+// and leave their outcomes to be recorded as failures; Stop stops claiming
+// first and lets them finish, within its own context's deadline. Call Stop
+// when the host shuts down. Start requires Config.Endpoints. Calling it on a
 // running Dispatcher does nothing.
 //
 // Any number of Dispatchers in any number of processes can run workers on
