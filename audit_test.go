@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,4 +241,48 @@ func TestDeliverReportsDroppedRetry(t *testing.T) {
 		t.Fatalf("OnExhausted was called for a canceled delivery: %v", reason)
 	default:
 	}
+}
+
+// A fan-out stores one attempt an endpoint in one Insert, all or none.
+func TestEnqueueMany(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, nil)
+	ctx := context.Background()
+	ev := delivery.Event{ID: "evt_fan", Type: "invoice.paid", Payload: []byte(`{}`)}
+	base, calls := b.countingEndpoint(t)
+	var eps []delivery.Endpoint
+	for i := range 3 {
+		ep := delivery.Endpoint{ID: fmt.Sprintf("ep_%d", i), URL: fmt.Sprintf("%s/%d", base.URL, i)}
+		b.endpoints.set(ep)
+		eps = append(eps, ep)
+	}
+	as, err := b.d.EnqueueMany(ctx, ev, eps, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ep_0", "ep_1", "ep_2"}, field(as, func(a delivery.Attempt) string { return a.EndpointID }))
+	for _, a := range as {
+		require.Equal(t, 1, a.AttemptNumber)
+		require.Equal(t, delivery.StatusPending, a.Status)
+	}
+
+	// One endpoint already has the event: nothing is stored.
+	extra := eps[0]
+	extra.ID = "ep_new"
+	_, err = b.d.EnqueueMany(ctx, ev, []delivery.Endpoint{extra, eps[1]}, nil)
+	require.ErrorIs(t, err, delivery.ErrDuplicate)
+	_, err = b.d.EnqueueMany(ctx, delivery.Event{ID: "evt_twice"}, []delivery.Endpoint{extra, extra}, nil)
+	require.ErrorIs(t, err, delivery.ErrDuplicate, "an endpoint named twice")
+	require.Len(t, b.attempts(t, "evt_fan"), 3)
+	require.Empty(t, b.attempts(t, "evt_twice"))
+
+	_, err = b.d.EnqueueMany(ctx, delivery.Event{ID: "evt_bad"}, []delivery.Endpoint{extra, {ID: "ep_x", URL: "ftp://x"}}, nil)
+	require.ErrorIs(t, err, delivery.ErrInvalidInput)
+	require.Empty(t, b.attempts(t, "evt_bad"))
+
+	require.NoError(t, b.d.Start(ctx))
+	waitFor(t, "the fan-out is delivered", func() bool {
+		return slices.Equal(statuses(b.attempts(t, "evt_fan")), []delivery.Status{delivery.StatusSuccess, delivery.StatusSuccess, delivery.StatusSuccess})
+	})
+	require.Equal(t, int32(3), calls.Load())
+	_, err = b.d.EnqueueManyTx(ctx, nil, ev, eps, nil)
+	require.ErrorIs(t, err, delivery.ErrInvalidInput, "memstore has no transactions")
 }

@@ -72,7 +72,9 @@
 // [Dispatcher.Enqueue] stores a pending attempt, due now or later, and
 // returns at once; [Dispatcher.EnqueueTx] does so inside the host's own
 // database transaction (a transactional outbox), so that the business write
-// and its webhooks commit or roll back together. [Dispatcher.Start] runs a
+// and its webhooks commit or roll back together. [Dispatcher.EnqueueMany]
+// and [Dispatcher.EnqueueManyTx] fan one event out to many endpoints in one
+// insert. [Dispatcher.Start] runs a
 // worker that claims due attempts from the store in batches, each under a
 // lease, and sends them, at most Config.Workers at once and
 // Config.PerEndpoint to one endpoint; [Dispatcher.Stop] stops it gracefully.

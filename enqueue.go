@@ -71,6 +71,65 @@ func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep End
 	return job.Attempt, nil
 }
 
+// EnqueueMany is Enqueue of one event to many endpoints (a fan-out), in
+// one Store.Insert: one statement on sqlstore for up to 500 endpoints. The
+// attempts are stored all or none: when ev was already enqueued to one of
+// eps, or eps names an endpoint twice, it returns an error wrapping
+// ErrDuplicate and stores nothing. It returns the attempts in the order of
+// eps.
+func (d *Dispatcher) EnqueueMany(ctx context.Context, ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Attempt, error) {
+	jobs, err := d.enqueueJobs(ev, eps, opts)
+	if err != nil || len(jobs) == 0 {
+		return nil, err
+	}
+	if err := d.store.Insert(ctx, jobs...); err != nil {
+		return nil, fmt.Errorf("delivery: enqueue event %s to %d endpoints: %w", ev.ID, len(eps), err)
+	}
+	if !jobs[0].Attempt.ScheduledAt.After(d.now()) {
+		d.wakeWorker()
+	}
+	return jobAttempts(jobs), nil
+}
+
+// EnqueueManyTx is EnqueueMany inside the host's transaction tx, as
+// EnqueueTx is Enqueue: the attempts are stored if and only if tx commits,
+// and a duplicate stores none of them and leaves tx usable.
+func (d *Dispatcher) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Attempt, error) {
+	ts, ok := d.store.(TxStore)
+	if !ok {
+		return nil, invalid("EnqueueManyTx needs a Store that implements TxStore, such as sqlstore; %T does not", d.store)
+	}
+	jobs, err := d.enqueueJobs(ev, eps, opts)
+	if err != nil || len(jobs) == 0 {
+		return nil, err
+	}
+	if err := ts.InsertTx(ctx, tx, jobs...); err != nil {
+		return nil, fmt.Errorf("delivery: enqueue event %s to %d endpoints: %w", ev.ID, len(eps), err)
+	}
+	return jobAttempts(jobs), nil
+}
+
+// enqueueJobs validates a fan-out and returns its jobs, one an endpoint.
+func (d *Dispatcher) enqueueJobs(ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Job, error) {
+	jobs := make([]Job, 0, len(eps))
+	for _, ep := range eps {
+		job, err := d.enqueueJob(ev, ep, opts)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}
+
+func jobAttempts(jobs []Job) []Attempt {
+	attempts := make([]Attempt, len(jobs))
+	for i, j := range jobs {
+		attempts[i] = j.Attempt
+	}
+	return attempts
+}
+
 // enqueueJob validates an enqueue and returns its job.
 func (d *Dispatcher) enqueueJob(ev Event, ep Endpoint, opts *EnqueueOpts) (Job, error) {
 	if err := ev.validate(d.cfg.MaxPayloadSize); err != nil {

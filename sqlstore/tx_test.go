@@ -199,3 +199,37 @@ func TestEnqueueTxDuplicate(t *testing.T) {
 		})
 	}
 }
+
+// A fan-out in the host's transaction is one INSERT: the attempts commit
+// with the business write, or, on a duplicate, none is stored and the
+// transaction stays usable.
+func TestEnqueueManyTx(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.open(t)
+			s := newStore(t, db)
+			d, err := delivery.NewDispatcher(s, nil)
+			require.NoError(t, err)
+			var eps []delivery.Endpoint
+			for i := range 20 {
+				eps = append(eps, delivery.Endpoint{ID: fmt.Sprintf("ep_%02d", i), URL: "https://example.com/hook"})
+			}
+			ev := delivery.Event{ID: "evt_fan", Payload: []byte(`{}`)}
+
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback() })
+			as, err := d.EnqueueManyTx(ctx, tx, ev, eps, nil)
+			require.NoError(t, err)
+			require.Len(t, as, 20)
+			_, err = d.EnqueueManyTx(ctx, tx, ev, eps[5:7], nil)
+			require.ErrorIs(t, err, delivery.ErrDuplicate)
+			require.NoError(t, tx.Commit())
+
+			page, err := s.List(ctx, delivery.ListQuery{EventID: "evt_fan"})
+			require.NoError(t, err)
+			require.Len(t, page.Attempts, 20)
+		})
+	}
+}
