@@ -9,11 +9,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 
 	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/deliverytest"
+	"github.com/webhookkit/delivery/memstore"
 	"github.com/webhookkit/delivery/sqlstore"
 )
 
@@ -219,4 +222,30 @@ func Example_readme() {
 	// Output:
 	// 1 first success 204 ep_42
 	// delivered: 204
+}
+
+// TestHostWebhooks is a host's test of its own webhooks, as README.md shows
+// it: deliverytest's receiver, drain and assertion.
+func TestHostWebhooks(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	// readme: hosttest
+	r := deliverytest.NewReceiver(t) // verifies signatures, records requests per endpoint
+	d, err := delivery.NewDispatcher(store, r.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop(context.Background()) })
+
+	// The code under test enqueues; here, directly.
+	ev := delivery.Event{ID: "evt_order_7_created", Type: "order.created", Payload: []byte(`{"order":7}`)}
+	if _, err := d.Enqueue(ctx, ev, r.Endpoint("ep_42"), nil); err != nil {
+		t.Fatal(err)
+	}
+	deliverytest.Drain(t, store) // until nothing is due
+	r.RequireDelivered(t, "evt_order_7_created", "ep_42")
+	// readme: end
 }

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/deliverytest"
 	"github.com/webhookkit/delivery/sqlstore"
 )
 
@@ -104,19 +104,9 @@ func TestEnqueueTx(t *testing.T) {
 			s := newStore(t, db)
 			orders := ordersTable(t, db, s)
 
-			got := make(chan string, 10)
-			srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-				got <- r.Header.Get("webhook-id")
-			}))
-			defer srv.Close()
-			client := &http.Client{}
-			defer client.CloseIdleConnections()
-			ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
-			d, err := delivery.NewDispatcher(s, &delivery.Config{
-				HTTPClient:   client,
-				PollInterval: 10 * time.Millisecond,
-				Endpoints:    func(context.Context, string) (delivery.Endpoint, error) { return ep, nil },
-			})
+			r := deliverytest.NewReceiver(t)
+			ep := r.Endpoint("ep_1")
+			d, err := delivery.NewDispatcher(s, r.Config())
 			require.NoError(t, err)
 
 			for i, commit := range []bool{false, true} {
@@ -135,7 +125,9 @@ func TestEnqueueTx(t *testing.T) {
 			}
 			require.NoError(t, d.Start(ctx))
 			defer func() { require.NoError(t, d.Stop(ctx)) }()
-			require.Equal(t, "evt_order_1", <-got, "only the committed webhook is sent")
+			deliverytest.Drain(t, s)
+			r.RequireDelivered(t, "evt_order_1", "ep_1")
+			require.Len(t, r.Requests("ep_1"), 1, "only the committed webhook is sent")
 			page, err := s.List(ctx, delivery.ListQuery{})
 			require.NoError(t, err)
 			require.Len(t, page.Attempts, 1)
