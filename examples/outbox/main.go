@@ -57,7 +57,6 @@ type shop struct {
 	db      *sql.DB
 	store   *sqlstore.Store
 	d       *delivery.Dispatcher
-	orders  string // the orders table
 	mu      sync.Mutex
 	webhook map[string]delivery.Endpoint // the customers' endpoints, by ID
 }
@@ -83,9 +82,9 @@ func (s *shop) placeOrder(ctx context.Context, orderID int, customer string, fai
 	}
 	defer tx.Rollback() // a no-op after Commit
 
-	insert := "INSERT INTO " + s.orders + " (id, customer) VALUES (?, ?)"
+	insert := "INSERT INTO outbox_orders (id, customer) VALUES (?, ?)"
 	if s.store.Dialect() == sqlstore.Postgres {
-		insert = "INSERT INTO " + s.orders + " (id, customer) VALUES ($1, $2)"
+		insert = "INSERT INTO outbox_orders (id, customer) VALUES ($1, $2)"
 	}
 	if _, err := tx.ExecContext(ctx, insert, orderID, customer); err != nil {
 		return "", err
@@ -116,8 +115,8 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	s := &shop{db: db, store: store, orders: "outbox_orders", webhook: map[string]delivery.Endpoint{}}
-	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+s.orders+" (id INTEGER PRIMARY KEY, customer VARCHAR(64) NOT NULL)"); err != nil {
+	s := &shop{db: db, store: store, webhook: map[string]delivery.Endpoint{}}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS outbox_orders (id INTEGER PRIMARY KEY, customer VARCHAR(64) NOT NULL)"); err != nil {
 		return err
 	}
 
@@ -151,7 +150,7 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	}
 
 	var next int
-	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) + 1 FROM "+s.orders).Scan(&next); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) + 1 FROM outbox_orders").Scan(&next); err != nil {
 		return err
 	}
 	placed, err := s.placeOrder(ctx, next, "acme", false)
