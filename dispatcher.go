@@ -286,7 +286,9 @@ func (e *AttemptError) Error() string {
 		return msg + "; retry " + e.Next.ID + " due at " + e.Next.ScheduledAt.Format(time.RFC3339)
 	}
 	if e.GiveUp != nil {
-		return msg + "; no retry: " + e.GiveUp.Error()
+		// The reasons are this package's sentinels, wrapped: say the
+		// package once.
+		return msg + "; no retry: " + strings.TrimPrefix(e.GiveUp.Error(), "delivery: ")
 	}
 	return msg
 }
@@ -342,7 +344,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 	}
 	job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
 	if err := d.store.Insert(ctx, job); err != nil {
-		return Attempt{}, fmt.Errorf("delivery: store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
+		return Attempt{}, fmt.Errorf("store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)
 	final, err = d.settle(ctx, job, final, sendErr, d.cfg.Retry)
@@ -368,7 +370,7 @@ func (d *Dispatcher) confirmRetry(ctx context.Context, err error) {
 func (d *Dispatcher) newJob(eventID, eventType string, payload []byte, ep Endpoint, number int, trigger Trigger, at time.Time) (Job, error) {
 	id, err := ids.next()
 	if err != nil {
-		return Job{}, fmt.Errorf("delivery: new attempt id: %w", err)
+		return Job{}, fmt.Errorf("new attempt id: %w", err)
 	}
 	return Job{
 		Attempt: Attempt{
@@ -412,7 +414,7 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot record attempt",
 			slog.String("attempt_id", final.ID), slog.String("event_id", final.EventID),
 			slog.String("endpoint_id", final.EndpointID), slog.Any("error", err))
-		return final, fmt.Errorf("delivery: record attempt %s: %w", final.ID, err)
+		return final, fmt.Errorf("record attempt %s: %w", final.ID, err)
 	}
 	d.logAttempt(ctx, final)
 	if final.Status == StatusSuccess {

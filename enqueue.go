@@ -41,7 +41,7 @@ func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *E
 		return Attempt{}, err
 	}
 	if err := d.store.Insert(ctx, job); err != nil {
-		return Attempt{}, fmt.Errorf("delivery: enqueue event %s to endpoint %s: %w", ev.ID, ep.ID, err)
+		return Attempt{}, fmt.Errorf("enqueue event %s to endpoint %s: %w", ev.ID, ep.ID, err)
 	}
 	if !job.Attempt.ScheduledAt.After(d.now()) {
 		d.wakeWorker()
@@ -66,7 +66,7 @@ func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep End
 		return Attempt{}, err
 	}
 	if err := ts.InsertTx(ctx, tx, job); err != nil {
-		return Attempt{}, fmt.Errorf("delivery: enqueue event %s to endpoint %s: %w", ev.ID, ep.ID, err)
+		return Attempt{}, fmt.Errorf("enqueue event %s to endpoint %s: %w", ev.ID, ep.ID, err)
 	}
 	return job.Attempt, nil
 }
@@ -83,7 +83,7 @@ func (d *Dispatcher) EnqueueMany(ctx context.Context, ev Event, eps []Endpoint, 
 		return nil, err
 	}
 	if err := d.store.Insert(ctx, jobs...); err != nil {
-		return nil, fmt.Errorf("delivery: enqueue event %s to %d endpoints: %w", ev.ID, len(eps), err)
+		return nil, fmt.Errorf("enqueue event %s to %d endpoints: %w", ev.ID, len(eps), err)
 	}
 	if !jobs[0].Attempt.ScheduledAt.After(d.now()) {
 		d.wakeWorker()
@@ -104,7 +104,7 @@ func (d *Dispatcher) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ev Event, ep
 		return nil, err
 	}
 	if err := ts.InsertTx(ctx, tx, jobs...); err != nil {
-		return nil, fmt.Errorf("delivery: enqueue event %s to %d endpoints: %w", ev.ID, len(eps), err)
+		return nil, fmt.Errorf("enqueue event %s to %d endpoints: %w", ev.ID, len(eps), err)
 	}
 	return jobAttempts(jobs), nil
 }
@@ -154,7 +154,7 @@ func (d *Dispatcher) CancelEvent(ctx context.Context, eventID string) (int, erro
 	}
 	n, err := d.store.Cancel(ctx, CancelRequest{EventID: eventID, Now: d.now()})
 	if err != nil {
-		return 0, fmt.Errorf("delivery: cancel event %s: %w", eventID, err)
+		return 0, fmt.Errorf("cancel event %s: %w", eventID, err)
 	}
 	return n, nil
 }

@@ -25,11 +25,11 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 	}
 	ev, err := d.store.Event(ctx, eventID)
 	if err != nil {
-		return Attempt{}, fmt.Errorf("delivery: resend event %s: %w", eventID, err)
+		return Attempt{}, fmt.Errorf("resend event %s: %w", eventID, err)
 	}
 	ep, err := d.cfg.Endpoints(ctx, endpointID)
 	if err != nil {
-		return Attempt{}, fmt.Errorf("delivery: resend event %s: endpoint %s: %w", eventID, endpointID, err)
+		return Attempt{}, fmt.Errorf("resend event %s: endpoint %s: %w", eventID, endpointID, err)
 	}
 	ep.ID = endpointID
 	keys, err := ep.validate()
@@ -44,7 +44,7 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 		return job, true, err
 	})
 	if err != nil {
-		return Attempt{}, fmt.Errorf("delivery: store attempt of event %s to endpoint %s: %w", eventID, endpointID, err)
+		return Attempt{}, fmt.Errorf("store attempt of event %s to endpoint %s: %w", eventID, endpointID, err)
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)
 	return d.settle(ctx, job, final, sendErr, noRetry)
@@ -111,7 +111,7 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 	}
 	ep, err := d.cfg.Endpoints(ctx, endpointID)
 	if err != nil {
-		return 0, fmt.Errorf("delivery: recover endpoint %s: %w", endpointID, err)
+		return 0, fmt.Errorf("recover endpoint %s: %w", endpointID, err)
 	}
 	ep.ID = endpointID
 	if _, err := ep.validate(); err != nil {
@@ -123,7 +123,7 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 	for {
 		page, err := d.store.List(ctx, q)
 		if err != nil {
-			return n, fmt.Errorf("delivery: recover endpoint %s: %w", endpointID, err)
+			return n, fmt.Errorf("recover endpoint %s: %w", endpointID, err)
 		}
 		for _, a := range page.Attempts {
 			if seen[a.EventID] {
@@ -166,7 +166,7 @@ func (d *Dispatcher) recoverEvent(ctx context.Context, eventID string, ep Endpoi
 		return job, enqueued, err
 	})
 	if err != nil {
-		return false, fmt.Errorf("delivery: recover event %s: %w", eventID, err)
+		return false, fmt.Errorf("recover event %s: %w", eventID, err)
 	}
 	return enqueued, nil
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing/fstest"
+	"time"
 )
 
 //go:embed migrations
@@ -105,20 +106,57 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := s.db.Conn(ctx)
+	conn, unlock, err := s.lockedConn(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
+		return err
 	}
 	defer conn.Close()
-	unlock, err := s.lockMigrations(ctx, conn)
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: lock: %w", err)
-	}
 	err = s.applyMigrations(ctx, conn, ms)
 	if uerr := unlock(); err == nil && uerr != nil {
 		err = fmt.Errorf("sqlstore: migrate: unlock: %w", uerr)
 	}
 	return err
+}
+
+// lockedConn returns a connection that holds the migration lock, and what
+// releases the lock. SQLite can refuse at once, without waiting out its
+// busy timeout, while several processes open a new database file together
+// (one of them switching it to write-ahead logging): those refusals are
+// retried for up to a minute.
+func (s *Store) lockedConn(ctx context.Context) (*sql.Conn, func() error, error) {
+	for try := 1; ; try++ {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			if s.retryBusy(ctx, err, try) {
+				continue
+			}
+			return nil, nil, fmt.Errorf("sqlstore: migrate: %w", err)
+		}
+		unlock, err := s.lockMigrations(ctx, conn)
+		if err == nil {
+			return conn, unlock, nil
+		}
+		_ = conn.Close()
+		if !s.retryBusy(ctx, err, try) {
+			return nil, nil, fmt.Errorf("sqlstore: migrate: lock: %w", err)
+		}
+	}
+}
+
+// retryBusy reports whether a try that failed with err should be made
+// again, after waiting: on SQLite, while the database is busy, for up to a
+// minute in all, unless ctx ends.
+func (s *Store) retryBusy(ctx context.Context, err error, try int) bool {
+	const tries, wait = 600, 100 * time.Millisecond
+	if s.dialect != SQLite || try >= tries || !strings.Contains(err.Error(), "SQLITE_BUSY") && !strings.Contains(err.Error(), "database is locked") {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(wait):
+		return true
+	}
 }
 
 // migrationLockKey names the migration lock of one table prefix.
