@@ -1,11 +1,11 @@
-// Command quickstart delivers a few webhooks to a local receiver and prints
-// the audit trail: every attempt stored so far as a table, then this run's
-// attempts as JSON.
+// Command quickstart delivers four webhooks to a local receiver with
+// Dispatcher.Deliver, says what happened to each and why, and prints the
+// audit trail that the store keeps.
 //
 // Attempts are stored in the SQLite file quickstart.db in the current
 // directory. An event goes to an endpoint once, so a second run sends
-// nothing: it reports each delivery as done before, and shows the trail of
-// the first. To use PostgreSQL instead:
+// nothing again: it says so, and shows the trail of the first. -json prints
+// the records in full. To use PostgreSQL instead:
 //
 //	go run ./examples/quickstart -postgres 'postgres://postgres@127.0.0.1:5432/test'
 //
@@ -25,6 +25,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -38,13 +40,14 @@ import (
 func main() {
 	sqlitePath := flag.String("sqlite", "quickstart.db", "the SQLite file that keeps the attempts")
 	postgres := flag.String("postgres", os.Getenv("DELIVERY_POSTGRES_DSN"), "a PostgreSQL DSN; if set, attempts go there instead of SQLite")
+	asJSON := flag.Bool("json", false, "print the attempt records as JSON, in full, instead of the table")
 	flag.Parse()
 	db, err := openDB(*sqlitePath, *postgres)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	if err := run(context.Background(), db, os.Stdout); err != nil {
+	if err := run(context.Background(), db, os.Stdout, *asJSON); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -61,8 +64,15 @@ func openDB(sqlitePath, postgresDSN string) (*sql.DB, error) {
 	return sqlstore.OpenSQLite(sqlitePath)
 }
 
-func run(ctx context.Context, db *sql.DB, out io.Writer) error {
-	// The store: a table beside the host's own, created by Migrate.
+// demo is one demo delivery and what the receiver will make of it.
+type demo struct {
+	event    delivery.Event
+	endpoint delivery.Endpoint
+	why      string // why the outcome is what it is
+}
+
+func run(ctx context.Context, db *sql.DB, out io.Writer, asJSON bool) error {
+	// The store: tables beside the host's own, created by Migrate.
 	store, err := sqlstore.New(db, nil)
 	if err != nil {
 		return err
@@ -71,16 +81,19 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 		return err
 	}
 
-	secret := delivery.NewSecret()
-
 	// The customer's side: a receiver that verifies signatures, accepts
-	// invoices and refuses everything else.
+	// invoices, and has no hook for users. It keeps the first request it
+	// gets, to show what a signed request looks like.
+	secret := delivery.NewSecret()
 	verifier, err := delivery.NewVerifier(secret)
 	if err != nil {
 		return err
 	}
+	var first sync.Once
+	var shown strings.Builder
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		first.Do(func() { shown.WriteString(describe(r, body)) })
 		switch {
 		case verifier.Verify(r.Header, body) != nil:
 			http.Error(w, "bad signature", http.StatusUnauthorized)
@@ -93,73 +106,141 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	}))
 	defer receiver.Close()
 
-	// The host's side: a Dispatcher recording attempts in the store.
+	// The host's side: a Dispatcher recording attempts in the store, with
+	// the default retry policy. No worker runs here, so a retry it
+	// schedules stays pending; examples/outbox runs one.
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
 		Timeout: 5 * time.Second,
 		// The demo receiver is on 127.0.0.1, which the default address
 		// policy refuses: a customer's URL must not reach your own network.
 		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
-		// One attempt per delivery in this demo. A service keeps the
-		// default policy, whose retries its worker (Start) sends.
-		Retry: func(delivery.Attempt, error) (time.Duration, error) { return 0, delivery.ErrRetriesExhausted },
 	})
 	if err != nil {
 		return err
 	}
 	invoices := delivery.Endpoint{ID: "ep_invoices", URL: receiver.URL + "/invoices", Secrets: []string{secret}}
-	deliveries := []struct {
-		event    delivery.Event
-		endpoint delivery.Endpoint
-	}{
-		{delivery.Event{ID: "evt_1001", Type: "invoice.paid", Payload: []byte(`{"invoice":1001,"amount":4200}`)}, invoices},
-		{delivery.Event{ID: "evt_1002", Type: "invoice.paid", Payload: []byte(`{"invoice":1002,"amount":990}`)}, invoices},
+	demos := []demo{
+		{delivery.Event{ID: "evt_1001", Type: "invoice.paid", Payload: []byte(`{"invoice":1001,"amount":4200}`)}, invoices,
+			"signature verified, and the receiver answered 2xx"},
+		{delivery.Event{ID: "evt_1002", Type: "invoice.paid", Payload: []byte(`{"invoice":1002,"amount":990}`)}, invoices,
+			"signature verified, and the receiver answered 2xx"},
 		{delivery.Event{ID: "evt_1003", Type: "user.created", Payload: []byte(`{"user":"ada"}`)},
-			delivery.Endpoint{ID: "ep_users", URL: receiver.URL + "/users", Secrets: []string{secret}}},
+			delivery.Endpoint{ID: "ep_users", URL: receiver.URL + "/users", Secrets: []string{secret}},
+			"no hook at /users; 404s are retried: receivers fix their setup"},
 		{delivery.Event{ID: "evt_1004", Type: "invoice.paid", Payload: []byte(`{"invoice":1004}`)},
-			delivery.Endpoint{ID: "ep_wrong_secret", URL: receiver.URL + "/invoices", Secrets: []string{delivery.NewSecret()}}},
+			delivery.Endpoint{ID: "ep_forged", URL: receiver.URL + "/invoices", Secrets: []string{delivery.NewSecret()}},
+			"signed with a secret the receiver does not know"},
 	}
+
+	fmt.Fprintln(out, "Delivering 4 events to a local receiver; each try is recorded in the store.")
 	var made []delivery.Attempt
-	for _, dl := range deliveries {
-		a, err := d.Deliver(ctx, dl.event, dl.endpoint)
-		if a.ID != "" {
-			made = append(made, a)
-		}
+	for _, dm := range demos {
+		a, err := d.Deliver(ctx, dm.event, dm.endpoint)
+		var failed *delivery.AttemptError
 		switch {
 		case errors.Is(err, delivery.ErrDuplicate):
 			// The event ID is an idempotency key: running this again sends
 			// nothing twice. Dispatcher.Resend sends an event again.
-			fmt.Fprintf(out, "%s to %s: delivered before, not sent again\n", dl.event.ID, dl.endpoint.ID)
-		case err != nil:
-			// A failed delivery is recorded; the error says so.
-			fmt.Fprintln(out, "delivery failed:", err)
+			fmt.Fprintf(out, "  %s to %s: enqueued before, so not sent again\n", dm.event.ID, dm.endpoint.ID)
+			continue
+		case err == nil:
+			fmt.Fprintf(out, "  %s to %s: %d, delivered\n    (%s)\n", dm.event.ID, dm.endpoint.ID, a.ResponseStatusCode, dm.why)
+		case errors.As(err, &failed):
+			next := "no retry follows"
+			if failed.Next != nil {
+				next = fmt.Sprintf("retry #%d due at %s", failed.Next.AttemptNumber, failed.Next.ScheduledAt.Format("15:04:05Z"))
+			}
+			fmt.Fprintf(out, "  %s to %s: %d, failed; %s\n    (%s)\n", dm.event.ID, dm.endpoint.ID, a.ResponseStatusCode, next, dm.why)
+		default:
+			return err
 		}
+		made = append(made, a)
+	}
+	if shown.Len() > 0 {
+		fmt.Fprintf(out, "\nThe first request, as the receiver saw it:\n%s", shown.String())
 	}
 
-	fmt.Fprintln(out, "\nEvery attempt stored so far:")
+	if asJSON {
+		return printJSON(ctx, store, out)
+	}
+	return printTable(ctx, store, out)
+}
+
+// describe returns the request's Standard Webhooks headers and its body,
+// indented, as the receiver saw them.
+func describe(r *http.Request, body []byte) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  POST %s\n", r.URL.Path)
+	for _, name := range []string{"Content-Type", delivery.HeaderID, delivery.HeaderTimestamp, delivery.HeaderSignature} {
+		fmt.Fprintf(&b, "  %s: %s\n", name, r.Header.Get(name))
+	}
+	fmt.Fprintf(&b, "\n  %s\n", body)
+	return b.String()
+}
+
+// printTable prints every attempt in the store, one line each, in 80
+// columns.
+func printTable(ctx context.Context, store delivery.Store, out io.Writer) error {
+	fmt.Fprintln(out, "\nThe audit trail: every attempt in the store (-json prints them in full).")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ATTEMPT\tEVENT\tENDPOINT\tSTATUS\tCODE\tRESPONSE\tATTEMPTED AT\tDURATION")
+	fmt.Fprintln(tw, "EVENT\tENDPOINT\t#\tSTATUS\tCODE\tATTEMPTED (UTC)\tRESPONSE")
+	pending := 0
+	err := eachAttempt(ctx, store, func(a delivery.Attempt) {
+		if a.Status == delivery.StatusPending {
+			pending++
+		}
+		at := "-"
+		if !a.AttemptedAt.IsZero() {
+			at = a.AttemptedAt.Format("01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", a.EventID, a.EndpointID, a.AttemptNumber, a.Status, a.ResponseStatusCode, at, oneLine(a.Response, 14))
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if pending > 0 {
+		fmt.Fprintln(out, "\nThe pending retries wait for a worker (Dispatcher.Start), which this demo\ndoes not run; go run ./examples/outbox shows one.")
+	}
+	return nil
+}
+
+// printJSON prints every attempt in the store as JSON.
+func printJSON(ctx context.Context, store delivery.Store, out io.Writer) error {
+	var all []delivery.Attempt
+	if err := eachAttempt(ctx, store, func(a delivery.Attempt) { all = append(all, a) }); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(all)
+}
+
+// eachAttempt calls f with every attempt in the store, page by page.
+func eachAttempt(ctx context.Context, store delivery.Store, f func(delivery.Attempt)) error {
 	for q := (delivery.ListQuery{}); ; {
 		page, err := store.List(ctx, q)
 		if err != nil {
 			return err
 		}
 		for _, a := range page.Attempts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.30q\t%s\t%v\n", a.ID, a.EventID, a.EndpointID, a.Status,
-				a.ResponseStatusCode, a.Response, a.AttemptedAt.Format(time.DateTime), a.Duration.Round(time.Microsecond))
+			f(a)
 		}
 		if page.Next == "" {
-			break
+			return nil
 		}
 		q.After = page.Next
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+}
+
+// oneLine returns text on one line, cut to max characters.
+func oneLine(text string, max int) string {
+	text = strings.Join(strings.Fields(strings.ToValidUTF8(text, "?")), " ")
+	if r := []rune(text); len(r) > max {
+		return string(r[:max-1]) + "…"
 	}
-	if len(made) == 0 {
-		return nil
-	}
-	fmt.Fprintln(out, "\nThis run's attempts as JSON:")
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(made)
+	return text
 }
