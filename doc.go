@@ -79,7 +79,9 @@
 // lease, and sends them, at most Config.Workers at once and
 // Config.PerEndpoint to one endpoint; [Dispatcher.Stop] stops it gracefully.
 // Enqueue wakes the worker of its Dispatcher at once; other processes find
-// new work within Config.PollInterval.
+// new work within Config.PollInterval, or at once when something calls
+// [Dispatcher.Wake], as sqlstore/pgnotify does on PostgreSQL when an
+// EnqueueTx transaction commits.
 //
 // Retries are attempts. When an attempt fails and Config.Retry allows
 // another, the next attempt is written, pending, with its due time and the

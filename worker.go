@@ -100,6 +100,14 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	}
 }
 
+// Wake tells the worker that work may be due, so that it claims now
+// instead of at its next poll. Enqueue does it for the worker of its own
+// Dispatcher; a host calls it when it learns of work from elsewhere, such
+// as a PostgreSQL notification (see sqlstore/pgnotify). It never blocks,
+// and does nothing when the worker is not running. It is safe for
+// concurrent use.
+func (d *Dispatcher) Wake() { d.wakeWorker() }
+
 // wakeWorker tells an idle worker that work may be due.
 func (d *Dispatcher) wakeWorker() {
 	select {

@@ -17,6 +17,14 @@
 // start with Config.TablePrefix ("delivery_" by default), so that the
 // tables sit beside the host's own.
 //
+// # Notifications
+//
+// On PostgreSQL, InsertTx (and so EnqueueTx) sends a notification on
+// NotifyChannel in the host's transaction; PostgreSQL delivers it when the
+// transaction commits, and never if it rolls back. A worker in any process
+// that listens with the pgnotify subpackage claims the new attempts at
+// once instead of at its next poll. Config.NoNotify turns it off.
+//
 // # Upgrading
 //
 // Migration 0002 makes attempt numbers unique per event and endpoint (a

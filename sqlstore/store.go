@@ -39,6 +39,14 @@ type Config struct {
 	// and a shared transaction would run its statements one after another
 	// on one connection, which measured no faster.
 	GroupCommit int
+	// NoNotify turns off the PostgreSQL notification that InsertTx sends
+	// in the host's transaction, on the channel NotifyChannel names, so
+	// that workers listening with sqlstore/pgnotify claim the attempts as
+	// soon as it commits rather than at their next poll. PostgreSQL
+	// serializes the commits of transactions that notify, briefly; a host
+	// that enqueues in many concurrent transactions and whose workers poll
+	// may turn it off. Other engines never notify.
+	NoNotify bool
 }
 
 // Store is a delivery.Store on a database/sql database. It is safe for
@@ -48,6 +56,9 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	prefix  string
+	// notify is the statement that sends the notification of new work in
+	// InsertTx, or empty when none is sent.
+	notify string
 	q       queries
 	commits *committer
 	// stmts holds prepared statements, except on PostgreSQL (nil).
@@ -95,6 +106,9 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	st := &Store{
 		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts"),
 	}
+	if c.Dialect == Postgres && !c.NoNotify {
+		st.notify = "SELECT pg_notify('" + st.NotifyChannel() + "', '')"
+	}
 	if c.Dialect != Postgres {
 		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
 			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true, st.q.insertOne: true,
@@ -110,6 +124,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // TablePrefix returns the prefix of the Store's table names: its attempts
 // live in TablePrefix()+"attempts".
 func (s *Store) TablePrefix() string { return s.prefix }
+
+// NotifyChannel returns the PostgreSQL channel on which InsertTx notifies
+// of new work (see Config.NoNotify): TablePrefix()+"due".
+func (s *Store) NotifyChannel() string { return s.prefix + "due" }
 
 func checkPrefix(p string) error {
 	ok := len(p) > 0 && len(p) <= 32
@@ -413,6 +431,13 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 			}
 		}
 		return err
+	}
+	if s.notify != "" && len(jobs) > 0 {
+		// Delivered to listeners when tx commits, and not at all if it
+		// rolls back.
+		if _, err := tx.ExecContext(ctx, s.notify); err != nil {
+			return fmt.Errorf("sqlstore: notify: %w", err)
+		}
 	}
 	return nil
 }
