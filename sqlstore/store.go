@@ -58,7 +58,7 @@ type Store struct {
 	prefix  string
 	// notify is the statement that sends the notification of new work in
 	// InsertTx, or empty when none is sent.
-	notify string
+	notify  string
 	q       queries
 	commits *committer
 	// stmts holds prepared statements, except on PostgreSQL (nil).

@@ -133,7 +133,6 @@ func run(ctx context.Context, db *sql.DB, out io.Writer, asJSON bool) error {
 	}
 
 	fmt.Fprintln(out, "Delivering 4 events to a local receiver; each try is recorded in the store.")
-	var made []delivery.Attempt
 	for _, dm := range demos {
 		a, err := d.Deliver(ctx, dm.event, dm.endpoint)
 		var failed *delivery.AttemptError
@@ -154,7 +153,6 @@ func run(ctx context.Context, db *sql.DB, out io.Writer, asJSON bool) error {
 		default:
 			return err
 		}
-		made = append(made, a)
 	}
 	if shown.Len() > 0 {
 		fmt.Fprintf(out, "\nThe first request, as the receiver saw it:\n%s", shown.String())
