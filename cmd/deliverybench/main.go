@@ -60,6 +60,9 @@ func main() {
 	claimSizes := flag.String("claims", "", "comma-separated backlog sizes at which to measure claims on -postgres, and the claim loop against raw SQL (empty skips it)")
 	only := flag.String("stores", "", "comma-separated stores to measure (default: all that are configured)")
 	cpuProfile := flag.String("cpuprofile", "", "write the sending process's CPU profile to this file")
+	latency := flag.Int("latency", 0, "measure commit-to-send latency of this many EnqueueTx calls on -postgres, polling against notifications (0 skips it)")
+	latencyMode := flag.Bool("latency-worker", false, "run as the latency scenario's worker process on -dsn and -prefix")
+	notify := flag.Bool("notify", false, "the latency worker listens for notifications")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -77,6 +80,10 @@ func main() {
 		err = serveReceiver()
 	case *drainMode:
 		err = drainWorker(*driver, *dsn, *prefix, flag.Arg(0))
+	case *latencyMode:
+		err = latencyWorker(*dsn, *prefix, flag.Arg(0), *notify)
+	case *latency > 0:
+		err = runLatency(*pg, *latency)
 	case *claimSizes != "":
 		err = runClaims(*pg, *claimSizes)
 	default:
