@@ -186,4 +186,3 @@ func latencyWorker(dsn, prefix, base string, notify bool) error {
 	_, _ = bufio.NewReader(os.Stdin).ReadString(0)
 	return d.Stop(ctx)
 }
-
