@@ -199,7 +199,7 @@ func attemptIDs(as []delivery.Attempt) []string {
 
 // CancelEvent while Deliver's request is in flight: the attempt keeps its
 // real outcome, the store drops the retry, and the error says so instead
-// of naming a retry that does not exist. OnExhausted is not called: the
+// of naming a retry that does not exist. OnGiveUp is not called: the
 // host ended the delivery.
 func TestDeliverReportsDroppedRetry(t *testing.T) {
 	t.Parallel()
@@ -238,7 +238,7 @@ func TestDeliverReportsDroppedRetry(t *testing.T) {
 	require.Equal(t, []delivery.Status{delivery.StatusFailure}, statuses(b.attempts(t, "evt_1")))
 	select {
 	case reason := <-b.exhausted:
-		t.Fatalf("OnExhausted was called for a canceled delivery: %v", reason)
+		t.Fatalf("OnGiveUp was called for a canceled delivery: %v", reason)
 	default:
 	}
 }

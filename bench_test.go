@@ -121,7 +121,7 @@ func BenchmarkWorker(b *testing.B) {
 		HTTPClient:  &http.Client{Transport: tr},
 		Workers:     100,
 		PerEndpoint: 100,
-		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
+		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: "https://example.com/" + id, Secrets: []string{secret}}, nil
 		},
 	})

@@ -90,26 +90,26 @@ type Config struct {
 	// Retry decides whether a failed attempt gets another, and when.
 	// Defaults to DefaultRetryPolicy.
 	Retry RetryPolicy
-	// OnExhausted, if set, is called once for each delivery that the retry
+	// OnGiveUp, if set, is called once for each delivery that the retry
 	// policy ends without success: with its last attempt, and why no retry
 	// follows (ErrRetriesExhausted, ErrNotRetryable or ErrEndpointGone
 	// wrapped). It is not called for deliveries that end because the host
 	// canceled them (CancelEvent, an endpoint reported gone), nor for a
 	// retry dropped by such a cancel while its attempt was in flight. It
 	// runs on the goroutine that recorded the attempt.
-	OnExhausted func(ctx context.Context, last Attempt, reason error)
-	// Endpoints looks endpoints up when an attempt is sent by the worker,
-	// Resend or Recover, so that a changed URL, secret or header applies
-	// to the next attempt. A URL that differs from the attempt's, byte for
-	// byte (say a trailing slash), counts as changed: the attempt is
-	// canceled and superseded by one for the returned URL. Returning an error wrapping ErrEndpointGone
-	// cancels the endpoint's pending attempts. Any other error fails the
-	// worker's attempt without a request (its Error starts "endpoint
-	// lookup"), and the retry policy decides what follows, counting it as
-	// a try: the failure is the host's, but the trail stays complete and
-	// no attempt waits forever on a lookup. Required by Start, Resend and
-	// Recover.
-	Endpoints EndpointFunc
+	OnGiveUp func(ctx context.Context, last Attempt, reason error)
+	// LookupEndpoint looks endpoints up when an attempt is sent by the
+	// worker, Resend or RedeliverFailed, so that a changed URL, secret or
+	// header applies to the next attempt. A URL that differs from the
+	// attempt's, byte for byte (say a trailing slash), counts as changed:
+	// the attempt is canceled and superseded by one for the returned URL.
+	// Returning an error wrapping ErrEndpointGone cancels the endpoint's
+	// pending attempts. Any other error fails the worker's attempt without
+	// a request (its Error starts "endpoint lookup"), and the retry policy
+	// decides what follows, counting it as a try: the failure is the
+	// host's, but the trail stays complete and no attempt waits forever on
+	// a lookup. Required by Start, Resend and RedeliverFailed.
+	LookupEndpoint EndpointFunc
 	// Workers is how many attempts the worker sends at once. Defaults to 16.
 	// A worker is free for the next attempt as soon as its request ends,
 	// while the outcome is being recorded; the worker holds at most twice
@@ -430,8 +430,8 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 	if next != nil {
 		aerr.Next = &next.Attempt
 		d.wakeWorker()
-	} else if d.cfg.OnExhausted != nil && final.Status == StatusFailure {
-		d.cfg.OnExhausted(ctx, final, giveUp)
+	} else if d.cfg.OnGiveUp != nil && final.Status == StatusFailure {
+		d.cfg.OnGiveUp(ctx, final, giveUp)
 	}
 	return final, aerr
 }

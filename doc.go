@@ -49,7 +49,7 @@
 // have no request behind it. A canceled or superseded attempt was never
 // sent; an attempt recorded as failed with "lease expired" and no
 // attempted_at may or may not have been (its sender died before it could
-// say); and an attempt failed because the host's Config.Endpoints lookup
+// say); and an attempt failed because the host's Config.LookupEndpoint lookup
 // failed was never sent either. The library never retries in-process
 // behind the record's back: go-retryablehttp's retry loop is not used,
 // only its policy, which [DefaultRetryPolicy] consults to tell which
@@ -90,10 +90,10 @@
 // attempts over about a day, honours Retry-After, and ends at once on 410
 // Gone and on outcomes that cannot change ([FinalOutcome]);
 // [NewRetryPolicy] keeps that judgement with a schedule of the host's own. A delivery that
-// the policy ends without success calls Config.OnExhausted; one the host
+// the policy ends without success calls Config.OnGiveUp; one the host
 // ends by canceling it does not.
 //
-// The worker looks each endpoint up through Config.Endpoints when it sends,
+// The worker looks each endpoint up through Config.LookupEndpoint when it sends,
 // so a rotated secret or a new header applies to the next attempt. An
 // attempt records the URL it was made for; if the endpoint's URL changed
 // since, the attempt is canceled, naming the attempt that replaces it for
@@ -106,7 +106,7 @@
 // decides what follows, counting it as one of the event's tries. [Dispatcher.CancelEvent] cancels an event's
 // pending attempts when it is deleted; [Dispatcher.Resend] sends an event
 // again, recorded as a manual attempt with the next number;
-// [Dispatcher.Recover] re-enqueues, for an endpoint, every event whose last
+// [Dispatcher.RedeliverFailed] re-enqueues, for an endpoint, every event whose last
 // attempt failed since a given time.
 //
 // # Guarantees

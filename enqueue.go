@@ -28,7 +28,7 @@ type TxStore interface {
 // process or another, sends it. Of ep, the attempt records ID and URL. The
 // secrets and headers are checked now, so that a malformed one is an error
 // here rather than a failed attempt later, but never stored: the worker
-// signs with what Config.Endpoints returns when it sends. That lookup's URL
+// signs with what Config.LookupEndpoint returns when it sends. That lookup's URL
 // must equal ep.URL byte for byte, or the attempt is superseded by one for
 // the URL the lookup returns (the record of each URL stays as made). It returns an error wrapping
 // ErrInvalidInput, storing nothing, for invalid input, and one wrapping

@@ -76,8 +76,8 @@ func runWorker(ctx context.Context, store delivery.Store) (stop func(context.Con
 	// readme: worker
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
 		// Current URL, secrets and headers at send time; delivery.ErrEndpointGone if deleted.
-		Endpoints: lookUpEndpoint,
-		OnExhausted: func(ctx context.Context, last delivery.Attempt, reason error) {
+		LookupEndpoint: lookUpEndpoint,
+		OnGiveUp: func(ctx context.Context, last delivery.Attempt, reason error) {
 			// Alert: the policy gave up on this delivery.
 		},
 	})
@@ -182,7 +182,7 @@ func Example_readme() {
 	// The worker's Dispatcher must reach the test receiver on 127.0.0.1,
 	// which the default address policy refuses; runWorker shows the
 	// production Config.
-	d, err := delivery.NewDispatcher(store, &delivery.Config{Endpoints: lookUpEndpoint, AddressPolicy: loopback, PollInterval: 10 * time.Millisecond})
+	d, err := delivery.NewDispatcher(store, &delivery.Config{LookupEndpoint: lookUpEndpoint, AddressPolicy: loopback, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}

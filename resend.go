@@ -15,19 +15,19 @@ func noRetry(Attempt, error) (time.Duration, error) {
 // Resend sends an event that was delivered before to an endpoint again,
 // now, as Deliver does, and records it as a new attempt with trigger
 // "manual" and the next attempt number of the event at that endpoint. The
-// payload comes from the store, the endpoint from Config.Endpoints. A
-// failed resend is not retried: Config.OnExhausted is called for it with an
+// payload comes from the store, the endpoint from Config.LookupEndpoint. A
+// failed resend is not retried: Config.OnGiveUp is called for it with an
 // error wrapping ErrNotRetryable. It returns what Deliver returns, or an
 // error wrapping ErrNotFound when the store holds no attempt of the event.
 func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (Attempt, error) {
-	if d.cfg.Endpoints == nil {
-		return Attempt{}, invalid("Resend needs Config.Endpoints to look endpoints up")
+	if d.cfg.LookupEndpoint == nil {
+		return Attempt{}, invalid("Resend needs Config.LookupEndpoint")
 	}
 	ev, err := d.store.Event(ctx, eventID)
 	if err != nil {
 		return Attempt{}, fmt.Errorf("resend event %s: %w", eventID, err)
 	}
-	ep, err := d.cfg.Endpoints(ctx, endpointID)
+	ep, err := d.cfg.LookupEndpoint(ctx, endpointID)
 	if err != nil {
 		return Attempt{}, fmt.Errorf("resend event %s: endpoint %s: %w", eventID, endpointID, err)
 	}
@@ -99,19 +99,19 @@ func (d *Dispatcher) lastAttempt(ctx context.Context, eventID, endpointID string
 	}
 }
 
-// Recover enqueues again, for one endpoint, every event whose last attempt
+// RedeliverFailed enqueues again, for one endpoint, every event whose last attempt
 // there failed at or after since: after an outage, once the receiver is
 // fixed. Each gets a new pending attempt, due now, with trigger "manual" and
 // the next attempt number; the worker sends it, and retries it by the
 // policy. Events with a pending or successful last attempt are left alone.
 // It returns how many it enqueued.
-func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.Time) (int, error) {
-	if d.cfg.Endpoints == nil {
-		return 0, invalid("Recover needs Config.Endpoints to look endpoints up")
+func (d *Dispatcher) RedeliverFailed(ctx context.Context, endpointID string, since time.Time) (int, error) {
+	if d.cfg.LookupEndpoint == nil {
+		return 0, invalid("RedeliverFailed needs Config.LookupEndpoint")
 	}
-	ep, err := d.cfg.Endpoints(ctx, endpointID)
+	ep, err := d.cfg.LookupEndpoint(ctx, endpointID)
 	if err != nil {
-		return 0, fmt.Errorf("recover endpoint %s: %w", endpointID, err)
+		return 0, fmt.Errorf("redeliver failed attempts of endpoint %s: %w", endpointID, err)
 	}
 	ep.ID = endpointID
 	if _, err := ep.validate(); err != nil {
@@ -123,14 +123,14 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 	for {
 		page, err := d.store.List(ctx, q)
 		if err != nil {
-			return n, fmt.Errorf("recover endpoint %s: %w", endpointID, err)
+			return n, fmt.Errorf("redeliver failed attempts of endpoint %s: %w", endpointID, err)
 		}
 		for _, a := range page.Attempts {
 			if seen[a.EventID] {
 				continue
 			}
 			seen[a.EventID] = true
-			ok, err := d.recoverEvent(ctx, a.EventID, ep)
+			ok, err := d.redeliverEvent(ctx, a.EventID, ep)
 			if err != nil {
 				return n, err
 			}
@@ -149,9 +149,9 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 	return n, nil
 }
 
-// recoverEvent enqueues a manual attempt of an event to ep if its last
+// redeliverEvent enqueues a manual attempt of an event to ep if its last
 // attempt there failed, and reports whether it did.
-func (d *Dispatcher) recoverEvent(ctx context.Context, eventID string, ep Endpoint) (bool, error) {
+func (d *Dispatcher) redeliverEvent(ctx context.Context, eventID string, ep Endpoint) (bool, error) {
 	enqueued := false
 	err := d.insertNext(ctx, eventID, ep.ID, func(last Attempt) (Job, bool, error) {
 		if last.Status != StatusFailure {
@@ -166,7 +166,7 @@ func (d *Dispatcher) recoverEvent(ctx context.Context, eventID string, ep Endpoi
 		return job, enqueued, err
 	})
 	if err != nil {
-		return false, fmt.Errorf("recover event %s: %w", eventID, err)
+		return false, fmt.Errorf("redeliver event %s: %w", eventID, err)
 	}
 	return enqueued, nil
 }

@@ -17,13 +17,13 @@ import (
 
 // RetryPolicy decides what follows a failed attempt: another attempt after
 // the returned delay, or, when it returns an error, none; the error says
-// why, and is passed to Config.OnExhausted. It is called with the failed
+// why, and is passed to Config.OnGiveUp. It is called with the failed
 // attempt as recorded and the transport error (nil when a response came).
 // It must be safe for concurrent use.
 type RetryPolicy func(failed Attempt, sendErr error) (time.Duration, error)
 
 // Errors that end a delivery, returned by DefaultRetryPolicy and passed to
-// Config.OnExhausted. Match them with errors.Is.
+// Config.OnGiveUp. Match them with errors.Is.
 var (
 	// ErrRetriesExhausted: the last allowed attempt failed.
 	ErrRetriesExhausted = errors.New("delivery: retries exhausted")
@@ -36,7 +36,7 @@ var (
 	// ErrEventCanceled: the event's pending attempts were canceled (by
 	// CancelEvent, or because its endpoint was reported gone) while the
 	// attempt was in flight, so the retry the policy asked for was
-	// dropped. It is the reason in AttemptError.GiveUp; OnExhausted is not
+	// dropped. It is the reason in AttemptError.GiveUp; OnGiveUp is not
 	// called for it, since the host itself ended the delivery.
 	ErrEventCanceled = errors.New("delivery: event canceled while the attempt was in flight; its retry was dropped")
 )

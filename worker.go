@@ -33,7 +33,7 @@ type workerRun struct {
 // stop it, because a canceled context would abort the requests in flight
 // and leave their outcomes to be recorded as failures; Stop stops claiming
 // first and lets them finish, within its own context's deadline. Call Stop
-// when the host shuts down. Start requires Config.Endpoints. Calling it on a
+// when the host shuts down. Start requires Config.LookupEndpoint. Calling it on a
 // running Dispatcher does nothing.
 //
 // Any number of Dispatchers in any number of processes can run workers on
@@ -42,8 +42,8 @@ type workerRun struct {
 // ends: it is recorded as failed ("lease expired") and retried by the
 // policy. SQLite serves the workers of one process.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	if d.cfg.Endpoints == nil {
-		return invalid("Start needs Config.Endpoints to look endpoints up")
+	if d.cfg.LookupEndpoint == nil {
+		return invalid("Start needs Config.LookupEndpoint")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -260,7 +260,7 @@ func (r *workerRun) release(endpoint string) {
 // its lease ends.
 func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 	a := job.Attempt
-	ep, err := d.cfg.Endpoints(ctx, a.EndpointID)
+	ep, err := d.cfg.LookupEndpoint(ctx, a.EndpointID)
 	switch {
 	case errors.Is(err, ErrEndpointGone):
 		d.cancelGone(ctx, job, err)

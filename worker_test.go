@@ -75,12 +75,12 @@ func setupWorker(t *testing.T, change func(*delivery.Config)) *workerBundle {
 		exhausted: make(chan error, 100),
 	}
 	cfg := &delivery.Config{
-		Now:           b.clock.Now,
-		AddressPolicy: loopback,
-		Endpoints:     b.endpoints.lookup,
-		PollInterval:  5 * time.Millisecond,
-		Timeout:       2 * time.Second,
-		OnExhausted:   func(_ context.Context, _ delivery.Attempt, reason error) { b.exhausted <- reason },
+		Now:            b.clock.Now,
+		AddressPolicy:  loopback,
+		LookupEndpoint: b.endpoints.lookup,
+		PollInterval:   5 * time.Millisecond,
+		Timeout:        2 * time.Second,
+		OnGiveUp:       func(_ context.Context, _ delivery.Attempt, reason error) { b.exhausted <- reason },
 	}
 	if change != nil {
 		change(cfg)
@@ -351,7 +351,7 @@ func TestCancelEvent(t *testing.T) {
 	require.ErrorIs(t, err, delivery.ErrInvalidInput)
 }
 
-func TestResendAndRecover(t *testing.T) {
+func TestResendAndRedeliverFailed(t *testing.T) {
 	t.Parallel()
 	b := setupWorker(t, func(c *delivery.Config) {
 		c.Retry = func(delivery.Attempt, error) (time.Duration, error) { return 0, delivery.ErrRetriesExhausted }
@@ -380,7 +380,7 @@ func TestResendAndRecover(t *testing.T) {
 	require.ErrorIs(t, err, delivery.ErrNotFound)
 
 	b.clock.Advance(time.Minute)
-	n, err := b.d.Recover(ctx, "ep_1", b.clock.Now().Add(-time.Hour))
+	n, err := b.d.RedeliverFailed(ctx, "ep_1", b.clock.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, 2, n, "evt_1 succeeded on resend; evt_2 and evt_3 are recovered")
 	require.NoError(t, b.d.Start(ctx))
@@ -393,7 +393,7 @@ func TestResendAndRecover(t *testing.T) {
 		require.Equal(t, delivery.TriggerManual, as[1].Trigger)
 		require.Equal(t, 2, as[1].AttemptNumber)
 	}
-	n, err = b.d.Recover(ctx, "ep_1", b.clock.Now().Add(-time.Hour))
+	n, err = b.d.RedeliverFailed(ctx, "ep_1", b.clock.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing left to recover")
 
@@ -559,11 +559,11 @@ func TestWorkerFreesWorkerWhileRecording(t *testing.T) {
 	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
 	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
-		AddressPolicy: loopback,
-		Workers:       1,
-		PerEndpoint:   1,
-		PollInterval:  5 * time.Millisecond,
-		Endpoints:     func(context.Context, string) (delivery.Endpoint, error) { return ep, nil },
+		AddressPolicy:  loopback,
+		Workers:        1,
+		PerEndpoint:    1,
+		PollInterval:   5 * time.Millisecond,
+		LookupEndpoint: func(context.Context, string) (delivery.Endpoint, error) { return ep, nil },
 	})
 	require.NoError(t, err)
 	ctx := context.Background()

@@ -126,10 +126,10 @@ func (r *Receiver) Lookup(_ context.Context, id string) (delivery.Endpoint, erro
 }
 
 // Config returns the Config of a Dispatcher under test that delivers to
-// this Receiver: the Loopback address policy, Lookup as Config.Endpoints,
+// this Receiver: the Loopback address policy, Lookup as Config.LookupEndpoint,
 // and a 10 ms poll interval; the rest is default.
 func (r *Receiver) Config() *delivery.Config {
-	return &delivery.Config{AddressPolicy: Loopback, Endpoints: r.Lookup, PollInterval: 10 * time.Millisecond}
+	return &delivery.Config{AddressPolicy: Loopback, LookupEndpoint: r.Lookup, PollInterval: 10 * time.Millisecond}
 }
 
 // RequireDelivered fails the test unless the endpoint got a request for

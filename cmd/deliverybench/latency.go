@@ -164,7 +164,7 @@ func latencyWorker(dsn, prefix, base string, notify bool) error {
 	defer tr.CloseIdleConnections()
 	d, err := delivery.NewDispatcher(s, &delivery.Config{
 		HTTPClient: &http.Client{Transport: tr},
-		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
+		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
 		},
 	})

@@ -544,7 +544,7 @@ func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, wo
 		Workers:      workers,
 		PerEndpoint:  workers,
 		PollInterval: 20 * time.Millisecond,
-		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
+		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
 		},
 	})

@@ -61,7 +61,7 @@ type shop struct {
 	webhook map[string]delivery.Endpoint // the customers' endpoints, by ID
 }
 
-// lookUpEndpoint is Config.Endpoints: the endpoint as it is now.
+// lookUpEndpoint is Config.LookupEndpoint: the endpoint as it is now.
 func (s *shop) lookUpEndpoint(_ context.Context, id string) (delivery.Endpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,7 +136,7 @@ func run(ctx context.Context, db *sql.DB, out io.Writer) error {
 	s.webhook["acme"] = delivery.Endpoint{ID: "acme", URL: receiver.URL + "/hooks/acme", Secrets: []string{secret}}
 
 	s.d, err = delivery.NewDispatcher(store, &delivery.Config{
-		Endpoints: s.lookUpEndpoint,
+		LookupEndpoint: s.lookUpEndpoint,
 		// The receiver listens on 127.0.0.1, which the default address
 		// policy refuses: a customer's URL must not reach your network.
 		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),

@@ -121,7 +121,7 @@ func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
 		PollInterval:  20 * time.Millisecond,
 		Workers:       16,
 		PerEndpoint:   16,
-		Endpoints: func(_ context.Context, id string) (delivery.Endpoint, error) {
+		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: receiver + "/" + id}, nil
 		},
 		// Retry at once, up to 50 times: the tests are about losing
