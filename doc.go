@@ -169,6 +169,13 @@
 // errors.Is. Errors and log records never carry a secret, and never quote an
 // endpoint URL, which may hold tokens.
 //
+// # Testing a host
+//
+// The deliverytest package gives a host's tests a receiver that verifies
+// signatures and records what each endpoint got, a Config that reaches it,
+// a wait until nothing is due, and assertions; examples/outbox runs the
+// whole durable path.
+//
 // # Concurrency
 //
 // A Dispatcher, a Verifier (once configured) and every Store in this module
