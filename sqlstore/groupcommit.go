@@ -207,10 +207,7 @@ func (s *Store) runWrite(ctx context.Context, q querier, w *write) error {
 // writeAlone runs w in a transaction of its own: a single statement
 // where it has one.
 func (s *Store) writeAlone(ctx context.Context, w *write) error {
-	if w.jobs != nil {
-		return s.runWrite(ctx, s.db, w)
-	}
-	if w.next == nil {
+	if w.jobs != nil || w.next == nil {
 		return retryDeadlocks(ctx, func() error { return s.runWrite(ctx, s.db, w) })
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error { return s.runWrite(ctx, tx, w) })

@@ -630,8 +630,10 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // retryDeadlocks runs fn, and again, a few times, while the engine
 // reports that it aborted fn's work to break a deadlock or a serialization
-// conflict: InnoDB's error 1213 and PostgreSQL's SQLSTATE 40P01 and 40001.
-// fn must be safe to repeat: an aborted transaction changed nothing.
+// conflict, or gave up waiting for a lock: InnoDB's errors 1213 and 1205,
+// PostgreSQL's SQLSTATE 40P01 and 40001. fn must be safe to repeat: an
+// aborted transaction or statement changed nothing (after 1205 InnoDB
+// rolls back the statement, and fn's transaction is rolled back whole).
 func retryDeadlocks(ctx context.Context, fn func() error) error {
 	const tries = 5
 	for i := 1; ; i++ {
@@ -649,7 +651,8 @@ func retryDeadlocks(ctx context.Context, fn func() error) error {
 
 func isDeadlock(err error) bool {
 	msg := err.Error()
-	return strings.Contains(msg, "Error 1213") || strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
+	return strings.Contains(msg, "Error 1213") || strings.Contains(msg, "Error 1205") ||
+		strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
 }
 
 // Claim implements delivery.Store. On PostgreSQL and MySQL it selects with

@@ -151,15 +151,11 @@ func pct(sorted []time.Duration, p int) time.Duration {
 // worker with the default poll interval, woken by notifications if notify,
 // prints "ready" once it runs, and stops when stdin closes.
 func latencyWorker(dsn, prefix, base string, notify bool) error {
-	db, err := openDB("pgx", dsn)
+	db, s, err := openStore("pgx", dsn, prefix)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
-	if err != nil {
-		return err
-	}
 	tr := delivery.NewTransport(loopback)
 	defer tr.CloseIdleConnections()
 	d, err := delivery.NewDispatcher(s, &delivery.Config{

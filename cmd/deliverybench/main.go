@@ -512,6 +512,21 @@ func openDB(driver, dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
+// openStore opens the database, as openDB does, and the Store of a worker
+// process on its tables with the given prefix.
+func openStore(driver, dsn, prefix string) (*sql.DB, *sqlstore.Store, error) {
+	db, err := openDB(driver, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return db, s, nil
+}
+
 // sampleHeap records the peak heap in use until the returned func is called.
 func sampleHeap(peak *atomic.Uint64) func() {
 	stop := make(chan struct{})
@@ -570,15 +585,11 @@ func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, wo
 // drainWorker is one drain worker process: it runs a worker until no
 // attempt is pending, then prints its peak heap in bytes.
 func drainWorker(driver, dsn, prefix, base string) error {
-	db, err := openDB(driver, dsn)
+	db, s, err := openStore(driver, dsn, prefix)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	s, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
-	if err != nil {
-		return err
-	}
 	var peak atomic.Uint64
 	stopSampling := sampleHeap(&peak)
 	tr := delivery.NewTransport(loopback)
