@@ -89,25 +89,26 @@
 // failure: no crash can fall between the two. [DefaultRetryPolicy] makes 8
 // attempts over about a day, honours Retry-After, and ends at once on 410
 // Gone and on outcomes that cannot change ([FinalOutcome]);
-// [NewRetryPolicy] keeps that judgement with a schedule of the host's own. A delivery that
-// the policy ends without success calls Config.OnGiveUp; one the host
-// ends by canceling it does not.
+// [NewRetryPolicy] keeps that judgement with a schedule of the host's
+// own. A delivery that the policy ends without success calls
+// Config.OnGiveUp; one the host ends by canceling it does not.
 //
-// The worker looks each endpoint up through Config.LookupEndpoint when it sends,
-// so a rotated secret or a new header applies to the next attempt. An
-// attempt records the URL it was made for; if the endpoint's URL changed
-// since, the attempt is canceled, naming the attempt that replaces it for
-// the new URL (with the next attempt number). An endpoint the host reports
-// gone (ErrEndpointGone) has its pending attempts canceled. Any other error
-// of the lookup is the host's, not the endpoint's, but it is recorded all
-// the same, so that the trail stays complete and a lookup that keeps
-// failing cannot hold an attempt forever: the attempt fails with an error
-// that starts "endpoint lookup", no request is made, and the retry policy
-// decides what follows, counting it as one of the event's tries. [Dispatcher.CancelEvent] cancels an event's
-// pending attempts when it is deleted; [Dispatcher.Resend] sends an event
-// again, recorded as a manual attempt with the next number;
-// [Dispatcher.RedeliverFailed] re-enqueues, for an endpoint, every event whose last
-// attempt failed since a given time.
+// The worker looks each endpoint up through Config.LookupEndpoint when it
+// sends, so a rotated secret or a new header applies to the next attempt.
+// An attempt records the URL it was made for; if the endpoint's URL
+// changed since, the attempt is canceled, naming the attempt that replaces
+// it for the new URL (with the next attempt number). An endpoint the host
+// reports gone (ErrEndpointGone) has its pending attempts canceled. Any
+// other error of the lookup is the host's, not the endpoint's, but it is
+// recorded all the same, so that the trail stays complete and a lookup
+// that keeps failing cannot hold an attempt forever: the attempt fails
+// with an error that starts "endpoint lookup", no request is made, and the
+// retry policy decides what follows, counting it as one of the event's
+// tries. [Dispatcher.CancelEvent] cancels an event's pending attempts when
+// it is deleted; [Dispatcher.Resend] sends an event again, recorded as a
+// manual attempt with the next number; [Dispatcher.RedeliverFailed]
+// re-enqueues, for an endpoint, every event whose last attempt failed
+// since a given time.
 //
 // # Guarantees
 //

@@ -28,13 +28,14 @@ type TxStore interface {
 // process or another, sends it. Of ep, the attempt records ID and URL. The
 // secrets and headers are checked now, so that a malformed one is an error
 // here rather than a failed attempt later, but never stored: the worker
-// signs with what Config.LookupEndpoint returns when it sends. That lookup's URL
-// must equal ep.URL byte for byte, or the attempt is superseded by one for
-// the URL the lookup returns (the record of each URL stays as made). It returns an error wrapping
-// ErrInvalidInput, storing nothing, for invalid input, and one wrapping
-// ErrDuplicate, storing nothing, when ev was already enqueued or delivered
-// to ep: the event ID is an idempotency key, so a host that runs its code
-// again can enqueue again safely.
+// signs with what Config.LookupEndpoint returns when it sends. That
+// lookup's URL must equal ep.URL byte for byte, or the attempt is
+// superseded by one for the URL the lookup returns (the record of each URL
+// stays as made). It returns an error wrapping ErrInvalidInput, storing
+// nothing, for invalid input, and one wrapping ErrDuplicate, storing
+// nothing, when ev was already enqueued or delivered to ep: the event ID is
+// an idempotency key, so a host that runs its code again can enqueue again
+// safely.
 func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
 	job, err := d.enqueueJob(ev, ep, opts)
 	if err != nil {

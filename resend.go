@@ -39,9 +39,10 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 	var job Job
 	err = d.insertNext(ctx, eventID, endpointID, func(last Attempt) (Job, bool, error) {
 		now := d.now()
-		job, err = d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, now)
-		job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
-		return job, true, err
+		j, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, now)
+		j.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
+		job = j
+		return j, true, err
 	})
 	if err != nil {
 		return Attempt{}, fmt.Errorf("store attempt of event %s to endpoint %s: %w", eventID, endpointID, err)
@@ -99,12 +100,12 @@ func (d *Dispatcher) lastAttempt(ctx context.Context, eventID, endpointID string
 	}
 }
 
-// RedeliverFailed enqueues again, for one endpoint, every event whose last attempt
-// there failed at or after since: after an outage, once the receiver is
-// fixed. Each gets a new pending attempt, due now, with trigger "manual" and
-// the next attempt number; the worker sends it, and retries it by the
-// policy. Events with a pending or successful last attempt are left alone.
-// It returns how many it enqueued.
+// RedeliverFailed enqueues again, for one endpoint, every event whose last
+// attempt there failed at or after since: after an outage, once the
+// receiver is fixed. Each gets a new pending attempt, due now, with trigger
+// "manual" and the next attempt number; the worker sends it, and retries it
+// by the policy. Events with a pending or successful last attempt are left
+// alone. It returns how many it enqueued.
 func (d *Dispatcher) RedeliverFailed(ctx context.Context, endpointID string, since time.Time) (int, error) {
 	if d.cfg.LookupEndpoint == nil {
 		return 0, invalid("RedeliverFailed needs Config.LookupEndpoint")

@@ -56,9 +56,6 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	prefix  string
-	// notify is the statement that sends the notification of new work in
-	// InsertTx, or empty when none is sent.
-	notify  string
 	q       queries
 	commits *committer
 	// stmts holds prepared statements, except on PostgreSQL (nil).
@@ -103,11 +100,12 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 			c.GroupCommit = 1
 		}
 	}
-	st := &Store{
-		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts"),
-	}
+	notifyChannel := ""
 	if c.Dialect == Postgres && !c.NoNotify {
-		st.notify = "SELECT pg_notify('" + st.NotifyChannel() + "', '')"
+		notifyChannel = notifyChannelOf(c.TablePrefix)
+	}
+	st := &Store{
+		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel),
 	}
 	if c.Dialect != Postgres {
 		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
@@ -127,7 +125,9 @@ func (s *Store) TablePrefix() string { return s.prefix }
 
 // NotifyChannel returns the PostgreSQL channel on which InsertTx notifies
 // of new work (see Config.NoNotify): TablePrefix()+"due".
-func (s *Store) NotifyChannel() string { return s.prefix + "due" }
+func (s *Store) NotifyChannel() string { return notifyChannelOf(s.prefix) }
+
+func notifyChannelOf(prefix string) string { return prefix + "due" }
 
 func checkPrefix(p string) error {
 	ok := len(p) > 0 && len(p) <= 32
@@ -160,9 +160,11 @@ type queries struct {
 	// claim, on PostgreSQL, selects and leases due attempts in one
 	// statement.
 	claim string
-	// insertTxOne, insertTxPrefix and insertTxSuffix, on PostgreSQL, make
-	// an INSERT that skips duplicates and returns the IDs it stored, so that
-	// a duplicate does not abort the host's transaction.
+	// insertTxSuffix, on PostgreSQL, ends the INSERT of InsertTx: it skips
+	// duplicates, so that one does not abort the host's transaction, and
+	// returns the IDs it stored, each with a column that, when the store
+	// notifies, sends the notification of new work in the same statement:
+	// once, as an InitPlan, and only when a row was stored.
 	insertTxSuffix string
 	// undo deletes rows by ID, to take back part of an InsertTx.
 	undo string
@@ -178,7 +180,13 @@ type queries struct {
 // order of complete's arguments.
 const completeColumns = "v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id"
 
-func newQueries(d Dialect, table string) queries {
+func newQueries(d Dialect, table, notifyChannel string) queries {
+	notify := "NULL"
+	if notifyChannel != "" {
+		// The channel is the validated table prefix and "due": no quote
+		// can occur in it.
+		notify = "(SELECT pg_notify('" + notifyChannel + "', '')) IS NULL"
+	}
 	r := d.rebind
 	completeUpdate := "UPDATE " + table + " SET status = v_status, response = v_response, response_truncated = v_truncated, " +
 		"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
@@ -211,7 +219,7 @@ func newQueries(d Dialect, table string) queries {
 			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, reclaimed"),
 		list:           "SELECT " + columns + " FROM " + table,
-		insertTxSuffix: " ON CONFLICT DO NOTHING RETURNING id",
+		insertTxSuffix: " ON CONFLICT DO NOTHING RETURNING id, " + notify,
 		undo:           "DELETE FROM " + table + " WHERE id IN ",
 		batch: r("WITH v AS (SELECT * FROM unnest(?::smallint[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], " +
 			"?::timestamptz[], ?::bigint[], ?::varchar[]) AS v (" + completeColumns + ")), " +
@@ -432,19 +440,13 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 		}
 		return err
 	}
-	if s.notify != "" && len(jobs) > 0 {
-		// Delivered to listeners when tx commits, and not at all if it
-		// rolls back.
-		if _, err := tx.ExecContext(ctx, s.notify); err != nil {
-			return fmt.Errorf("sqlstore: notify: %w", err)
-		}
-	}
 	return nil
 }
 
 // insertInTx stores one chunk of jobs in tx, and returns the IDs it stored:
 // none or all of them, except on PostgreSQL, where it skips duplicates and
-// returns ErrDuplicate with the IDs it did store, for the caller to delete.
+// returns ErrDuplicate with the IDs it did store, for the caller to delete,
+// and notifies listeners of new work, on commit (see Config.NoNotify).
 func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job) ([]string, error) {
 	if s.dialect != Postgres {
 		if err := s.insert(ctx, tx, jobs); err != nil {
@@ -464,7 +466,8 @@ func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job)
 	var ids []string
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var notified any // the notification's column; its value means nothing
+		if err := rows.Scan(&id, &notified); err != nil {
 			return ids, fmt.Errorf("sqlstore: insert: %w", err)
 		}
 		ids = append(ids, id)
