@@ -118,10 +118,13 @@ type Config struct {
 	// (BENCHMARKS.md measured 64 workers 1.4 to 1.5 times as fast as 16);
 	// keep the database pool's idle connections at least as many.
 	Workers int
-	// PerEndpoint is how many requests the worker of this Dispatcher sends
-	// to one endpoint at once. It is a limit per process: workers in other
-	// processes count their own, and Deliver and Resend, which send at
-	// once on the caller's goroutine, are not counted. Defaults to 4.
+	// PerEndpoint is how many attempts of one endpoint the workers hold at
+	// once, from their claim until their outcome is recorded. The store
+	// keeps the limit in Claim (see Fair claims in Store's documentation),
+	// across every process that shares it, and serves endpoints in turn,
+	// so that one endpoint's backlog never holds back another's. Attempts
+	// that Deliver and Resend send at once on the caller's goroutine count
+	// while in flight, but are not held back. Defaults to 4.
 	PerEndpoint int
 	// PollInterval is how often an idle worker asks the store for due
 	// attempts. Work enqueued through this Dispatcher wakes it at once.

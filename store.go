@@ -87,6 +87,29 @@ const (
 // the event ID is an idempotency key: enqueueing an event to an endpoint
 // twice stores it once.
 //
+// # Fair claims
+//
+// Claim serves endpoints in turn, not attempts in schedule order, so that
+// one endpoint's backlog never delays another endpoint's due attempt:
+//   - Each endpoint with due, claimable attempts waits in line from the
+//     time its earliest one became due. A claim serves the endpoints at
+//     the head of the line, taking from each as many as it may (up to
+//     PerEndpoint leased at once) but going round them one attempt at a
+//     time, so that a claim whose Limit runs out serves as many endpoints
+//     as it can. An endpoint served that still has due work goes to the
+//     back of the line, behind every endpoint already waiting at the
+//     claim's Now.
+//   - The turns follow the claims' Now: an endpoint served by a claim
+//     waits for its next turn until that claim's Now, so that a claim
+//     with an earlier Now (a process whose clock lags) does not serve it.
+//   - Hence, with claims at increasing times, an endpoint that has a due,
+//     claimable attempt and room under PerEndpoint is served before any
+//     other endpoint is served twice.
+//   - An endpoint with PerEndpoint attempts leased is not served until
+//     one of them is completed, released, or its lease ends. Leases held
+//     by Insert (as Deliver does) count too. A Store safe for several
+//     processes keeps the limit across all of them.
+//
 // # Contexts
 //
 // Every method returns an error wrapping the context's error, and changes
@@ -159,8 +182,13 @@ type Store interface {
 	// Reclaimed attempts above). Of concurrent claims, at most one gets a
 	// given attempt. Claim returns an empty slice, not an error, when
 	// nothing is due, and an error wrapping ErrInvalidInput when req.Owner
-	// is empty, req.Limit is not positive, or req.Until is not after
-	// req.Now.
+	// is empty, req.Limit is not positive, req.PerEndpoint is negative, or
+	// req.Until is not after req.Now.
+	//
+	// Claim is fair between endpoints (see Fair claims above): when
+	// req.PerEndpoint is positive, it never leaves more than that many
+	// attempts of one endpoint leased at req.Now, counting the leases of
+	// every owner; and endpoints with due work take turns.
 	Claim(ctx context.Context, req ClaimRequest) ([]Job, error)
 
 	// Release ends owner's leases on the given pending attempts, so that
@@ -219,6 +247,10 @@ type Job struct {
 	// ended without being released: its holder may have sent the request.
 	// Insert ignores it.
 	Reclaimed bool
+	// Probe is set by the Claim of a HealthStore when the attempt is the
+	// one probe of an endpoint whose circuit breaker is half-open: its
+	// success closes the breaker. Insert ignores it.
+	Probe bool
 }
 
 // Lease marks a pending attempt as held by one sender. The zero Lease holds
@@ -250,13 +282,17 @@ type ClaimRequest struct {
 	Until time.Time
 	// Limit is the most attempts to claim. It must be positive.
 	Limit int
+	// PerEndpoint, when positive, is the most attempts of one endpoint
+	// that may be leased at once after the claim, counting every owner's
+	// leases that hold at Now. Zero means no limit.
+	PerEndpoint int
 }
 
 // Validate returns an error wrapping ErrInvalidInput when req breaks
 // Claim's preconditions. Stores call it from Claim.
 func (req ClaimRequest) Validate() error {
-	if req.Owner == "" || req.Limit <= 0 || !req.Until.After(req.Now) {
-		return invalid("a claim needs an owner, a positive limit, and Until after Now")
+	if req.Owner == "" || req.Limit <= 0 || req.PerEndpoint < 0 || !req.Until.After(req.Now) {
+		return invalid("a claim needs an owner, a positive limit, a per-endpoint limit that is not negative, and Until after Now")
 	}
 	return nil
 }

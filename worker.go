@@ -156,15 +156,10 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 	if free <= 0 || free < d.cfg.Workers/4 && r.busy > 0 {
 		return false
 	}
-	limit := free
-	if d.cfg.PerEndpoint < d.cfg.Workers {
-		// Claim more than fits, so that one endpoint at its limit does
-		// not hide the work of others behind it; what does not fit is
-		// released.
-		limit = free * 2
-	}
+	// The store shares the claim out between endpoints, each up to
+	// PerEndpoint in flight across every process.
 	now := d.now()
-	jobs, err := d.store.Claim(loopCtx, ClaimRequest{Owner: d.owner, Now: now, Until: now.Add(d.cfg.Lease), Limit: limit})
+	jobs, err := d.store.Claim(loopCtx, ClaimRequest{Owner: d.owner, Now: now, Until: now.Add(d.cfg.Lease), Limit: free, PerEndpoint: d.cfg.PerEndpoint})
 	if err != nil {
 		if loopCtx.Err() == nil {
 			d.cfg.Logger.LogAttrs(loopCtx, slog.LevelError, "delivery: claim failed", slog.Any("error", err))

@@ -557,18 +557,22 @@ func TestWorkerFreesWorkerWhileRecording(t *testing.T) {
 	store := &recordGate{Store: memstore.New(), open: make(chan struct{})}
 	calls := new(atomic.Int32)
 	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
-	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL}
+	// Three endpoints: an endpoint's place is taken until its attempt is
+	// recorded, a worker only until its request ends.
+	endpoint := func(id string) delivery.Endpoint { return delivery.Endpoint{ID: id, URL: srv.URL + "/" + id} }
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
-		AddressPolicy:  loopback,
-		Workers:        1,
-		PerEndpoint:    1,
-		PollInterval:   5 * time.Millisecond,
-		LookupEndpoint: func(context.Context, string) (delivery.Endpoint, error) { return ep, nil },
+		AddressPolicy: loopback,
+		Workers:       1,
+		PerEndpoint:   1,
+		PollInterval:  5 * time.Millisecond,
+		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
+			return endpoint(id), nil
+		},
 	})
 	require.NoError(t, err)
 	ctx := context.Background()
-	for _, id := range []string{"evt_1", "evt_2", "evt_3"} {
-		_, err := d.Enqueue(ctx, delivery.Event{ID: id}, ep, nil)
+	for _, id := range []string{"1", "2", "3"} {
+		_, err := d.Enqueue(ctx, delivery.Event{ID: "evt_" + id}, endpoint("ep_"+id), nil)
 		require.NoError(t, err)
 	}
 	require.NoError(t, d.Start(ctx))

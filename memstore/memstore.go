@@ -31,11 +31,14 @@ type Store struct {
 	ids []string
 	// pending holds the pending attempts, for Cancel.
 	pending map[string]*row
-	// free holds the pending attempts that no lease holds, by schedule, so
-	// that Claim takes the first ones without looking at the others; held
-	// holds the leased ones, by lease end. Each pending attempt is in one
-	// of the two.
-	free, held *rowHeap
+	// held holds the leased pending attempts, by lease end; the others are
+	// in their endpoint's free heap, by schedule.
+	held *rowHeap
+	// endpoints holds every endpoint that has had an attempt or health.
+	endpoints map[string]*endpoint
+	// line holds the endpoints that have claimable attempts and room, in
+	// the order of their turns, so that Claim looks at no others.
+	line line
 	// latest holds, per event ID, its attempt with the greatest ID.
 	latest map[string]*row
 	// numbers holds the attempt numbers taken, per event and endpoint.
@@ -63,6 +66,8 @@ type row struct {
 	// reclaimed marks an attempt taken over after a lease ended
 	// unreleased: its holder may have sent it. Release keeps the mark.
 	reclaimed bool
+	// ep is the attempt's endpoint.
+	ep *endpoint
 	// heap is the heap that holds the pending row, and index its place
 	// there.
 	heap  *rowHeap
@@ -74,12 +79,12 @@ var _ delivery.Store = (*Store)(nil)
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		rows:    make(map[string]*row),
-		pending: make(map[string]*row),
-		free:    &rowHeap{before: scheduledBefore},
-		held:    &rowHeap{before: leaseEndsBefore},
-		latest:  make(map[string]*row),
-		numbers: make(map[pairNumber]bool),
+		rows:      make(map[string]*row),
+		pending:   make(map[string]*row),
+		held:      &rowHeap{before: leaseEndsBefore},
+		endpoints: make(map[string]*endpoint),
+		latest:    make(map[string]*row),
+		numbers:   make(map[pairNumber]bool),
 	}
 }
 
@@ -135,12 +140,18 @@ func (s *Store) checkNew(jobs ...delivery.Job) error {
 // add stores a checked job. The caller holds s.mu.
 func (s *Store) add(j delivery.Job) {
 	r := &row{attempt: utc(j.Attempt.Clone()), payload: bytes.Clone(j.Payload), lease: j.Lease}
+	r.ep = s.endpointOf(r.attempt.EndpointID)
 	r.lease.Until = r.lease.Until.UTC()
 	id := r.attempt.ID
 	s.rows[id] = r
 	s.numbers[numberOf(r.attempt)] = true
 	s.pending[id] = r
 	s.queue(r)
+	claimable := r.attempt.ScheduledAt
+	if r.lease.Owner != "" && r.lease.Until.After(claimable) {
+		claimable = r.lease.Until
+	}
+	s.lower(r.ep, claimable)
 	if i, _ := slices.BinarySearch(s.ids, id); i == len(s.ids) {
 		s.ids = append(s.ids, id)
 	} else {
@@ -186,7 +197,15 @@ func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *deli
 	a.Error = final.Error
 	a.AttemptedAt = final.AttemptedAt.UTC()
 	a.Duration = final.Duration
+	e := r.ep
+	paused := !e.health.PausedUntil.IsZero() || e.health.Cooldown > 0
+	e.health = e.health.Record(*a)
 	s.finish(r)
+	// A place freed, or a success lifting a pause, brings a parked
+	// endpoint back.
+	if e.saturated || a.Status == delivery.StatusSuccess && paused {
+		s.wake(e, a.ScheduledAt)
+	}
 	if insertNext {
 		s.add(*next)
 	}
@@ -201,14 +220,19 @@ func (s *Store) finish(r *row) {
 	r.lease = delivery.Lease{}
 	r.cancelRequested = false
 	r.reclaimed = false
+	delete(r.ep.leased, r)
+	r.ep = nil
 }
 
 // queue puts the pending row r in the heap its lease calls for, taking it
 // out of the other. The caller holds s.mu.
 func (s *Store) queue(r *row) {
-	h := s.free
+	h := r.ep.free
 	if r.lease.Owner != "" {
 		h = s.held
+		r.ep.leased[r] = true
+	} else {
+		delete(r.ep.leased, r)
 	}
 	if r.heap == h {
 		heap.Fix(h, r.index)
@@ -218,42 +242,6 @@ func (s *Store) queue(r *row) {
 		heap.Remove(r.heap, r.index)
 	}
 	heap.Push(h, r)
-}
-
-// Claim implements delivery.Store.
-func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("memstore: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Leases that have ended free their attempts, which keep the lease to
-	// tell the next claim that they were taken over.
-	for s.held.Len() > 0 && !held(s.held.rows[0].lease, req.Now) {
-		heap.Push(s.free, heap.Pop(s.held))
-	}
-	var jobs []delivery.Job
-	for len(jobs) < req.Limit && s.free.Len() > 0 && !s.free.rows[0].attempt.ScheduledAt.After(req.Now) {
-		r := s.free.rows[0]
-		if held(r.lease, req.Now) {
-			// Freed by an earlier claim whose Now was later than this one's.
-			s.queue(r)
-			continue
-		}
-		r.reclaimed = r.reclaimed || r.lease.Owner != ""
-		r.lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
-		s.queue(r)
-		jobs = append(jobs, delivery.Job{
-			Attempt:   r.attempt.Clone(),
-			Payload:   bytes.Clone(r.payload),
-			Lease:     r.lease,
-			Reclaimed: r.reclaimed,
-		})
-	}
-	return jobs, nil
 }
 
 // held reports whether l is a lease still in force at now.
@@ -280,6 +268,7 @@ func (s *Store) Release(ctx context.Context, owner string, ids ...string) error 
 			continue
 		}
 		s.queue(r)
+		s.wake(r.ep, r.attempt.ScheduledAt)
 	}
 	return nil
 }

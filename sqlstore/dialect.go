@@ -93,17 +93,6 @@ func (d Dialect) lockSkipLocked() string {
 	return " FOR UPDATE SKIP LOCKED"
 }
 
-// claimIndexHint names the index a claim must use where the planner may
-// not choose it: SQLite, without statistics, prefers the (status,
-// scheduled_at) index and sorts every due row, so a claim would slow down
-// as the backlog grows.
-func (d Dialect) claimIndexHint(table string) string {
-	if d == SQLite {
-		return " INDEXED BY " + table + "_due"
-	}
-	return ""
-}
-
 // flushers is how many group-commit transactions may run at once when
 // full batches queue up: one on SQLite, which has one writer, and two on
 // servers.

@@ -32,9 +32,9 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	s, err := New(db, &Config{TablePrefix: "plan_" + strings.ToLower(time.Now().Format("150405_")) + "x_"})
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(ctx))
-	table := s.prefix + "attempts"
+	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
 	defer func() {
-		_, _ = db.Exec("DROP TABLE " + table + ", " + s.prefix + "schema_migrations")
+		_, _ = db.Exec("DROP TABLE " + table + ", " + endpoints + ", " + s.prefix + "schema_migrations")
 	}()
 	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i % 50000), 'invoice.paid', 'ep_' || (i % 500), 'https://example.com/',
@@ -42,8 +42,14 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 			now(), 1000, now() - (200000 - i) * interval '1 second', '{}'
 		FROM generate_series(1, 200000) AS i`)
 	require.NoError(t, err)
-	_, err = db.ExecContext(ctx, "ANALYZE "+table)
+	// 10,000 endpoints, of which the 500 with attempts have their turn.
+	_, err = db.ExecContext(ctx, `INSERT INTO `+endpoints+` (endpoint_id, ready_at)
+		SELECT 'ep_' || i, CASE WHEN i < 500 THEN now() - i * interval '1 second' END FROM generate_series(0, 9999) AS i`)
 	require.NoError(t, err)
+	for _, tb := range []string{table, endpoints} {
+		_, err = db.ExecContext(ctx, "ANALYZE "+tb)
+		require.NoError(t, err)
+	}
 
 	now := time.Now().UTC()
 	// A group commit of 50 completions.
@@ -62,7 +68,13 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{"claim due pending", s.q.claim, []any{"owner", now, now, now, 100}, table + "_due"},
+		{"claim: endpoints whose turn came", s.eq.ready, []any{now, 100}, endpoints + "_ready"},
+		{"claim: leases held", s.dialect.rebind(s.eq.live + placeholders(3) + " GROUP BY endpoint_id"), []any{now, "ep_1", "ep_2", "ep_3"}, table + "_leased"},
+		{"claim: due attempts", s.eq.due, []any{"ep_7", now, now, 4}, table + "_queue"},
+		{"claim: next due", s.eq.next, []any{"ep_7", now, now}, table + "_queue"},
+		{"completion: endpoint health", s.eq.outcome.query, s.eq.outcome.args(map[string]any{
+			"reset": true, "sched": now, "next": nil, "fails": 0, "first_fail": nil, "has_last": true, "code": 200, "error": "", "at": now, "id": "ep_7",
+		}), endpoints + "_pkey"},
 		{"get", s.q.get, []any{"00000000000000000000012345"}, table + "_pkey"},
 		{"group commit", s.q.batch, append(completeArgs, insertArgs...), table + "_pkey"},
 		{"event payload", s.q.event, []any{"evt_42"}, table + "_event"},
@@ -105,8 +117,8 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	}
 }
 
-// On SQLite the claim walks the partial index of pending attempts in order,
-// without sorting the backlog.
+// On SQLite a claim finds the endpoints whose turn came, and each one's
+// due attempts, through their indexes in order, without sorting.
 func TestSQLiteClaimPlan(t *testing.T) {
 	db, err := OpenSQLite(filepath.Join(t.TempDir(), "plan.db"))
 	require.NoError(t, err)
@@ -115,17 +127,28 @@ func TestSQLiteClaimPlan(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(context.Background()))
 	now := time.Now().UnixMicro()
-	rows, err := db.Query("EXPLAIN QUERY PLAN "+s.q.claimSelect, now, now, 100)
-	require.NoError(t, err)
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-		plan = append(plan, detail)
+	for _, q := range []struct {
+		query string
+		args  []any
+		index string
+	}{
+		{s.eq.ready, []any{now, 100}, "delivery_endpoints_ready"},
+		{s.eq.due, []any{"ep_1", now, now, 4}, "delivery_attempts_queue"},
+		{s.eq.next, []any{"ep_1", now, now}, "delivery_attempts_queue"},
+		{s.dialect.rebind(s.eq.live + placeholders(2) + " GROUP BY endpoint_id"), []any{now, "ep_1", "ep_2"}, "delivery_attempts_leased"},
+	} {
+		rows, err := db.Query("EXPLAIN QUERY PLAN "+q.query, q.args...)
+		require.NoError(t, err)
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+			plan = append(plan, detail)
+		}
+		require.NoError(t, rows.Close())
+		text := strings.Join(plan, "\n")
+		require.Contains(t, text, "INDEX "+q.index, text)
+		require.NotContains(t, text, "TEMP B-TREE FOR ORDER BY", "the claim sorts:\n%s", text)
 	}
-	require.NoError(t, rows.Close())
-	text := strings.Join(plan, "\n")
-	require.Contains(t, text, "USING INDEX delivery_attempts_due", text)
-	require.NotContains(t, text, "TEMP B-TREE", "the claim sorts the backlog:\n%s", text)
 }

@@ -21,11 +21,12 @@ const DefaultGroupCommit = 128
 type write struct {
 	// jobs are an Insert's checked jobs.
 	jobs []delivery.Job
-	// id and args are a Complete's attempt and its UPDATE's arguments;
-	// next is its checked retry, or nil.
-	id   string
-	args []any
-	next *delivery.Job
+	// id and args are a Complete's attempt and its UPDATE's arguments,
+	// final the attempt as completed; next is its checked retry, or nil.
+	id    string
+	args  []any
+	final delivery.Attempt
+	next  *delivery.Job
 
 	ctx context.Context
 	// taken is set, under committer.mu, once a transaction holds the write.
@@ -184,15 +185,25 @@ func soft(err error) bool {
 	return errors.Is(err, delivery.ErrNotFound) || errors.Is(err, delivery.ErrNotPending)
 }
 
-// runWrite runs one write's statements on q, a transaction when the write
-// is a Complete with a retry.
-func (s *Store) runWrite(ctx context.Context, q querier, w *write) error {
+// runWrite runs one write's statements on q, a transaction, and notes in
+// ds what they change for endpoints.
+func (s *Store) runWrite(ctx context.Context, q querier, w *write, ds deltas) error {
 	q = s.stmts.on(q)
 	if w.jobs != nil {
-		return s.insert(ctx, q, w.jobs)
+		if err := s.insert(ctx, q, w.jobs); err != nil {
+			return err
+		}
+		for _, j := range w.jobs {
+			ds.work(j)
+		}
+		return nil
 	}
-	if err := s.complete(ctx, q, w.id, w.args); err != nil || w.next == nil {
+	if err := s.complete(ctx, q, w.id, w.args); err != nil {
 		return err
+	}
+	ds.done(w.final.EndpointID, w.final)
+	if w.next == nil {
+		return nil
 	}
 	var canceled bool
 	if err := q.QueryRowContext(ctx, s.q.cancelRequested, w.id).Scan(&canceled); err != nil {
@@ -201,16 +212,31 @@ func (s *Store) runWrite(ctx context.Context, q querier, w *write) error {
 	if canceled {
 		return nil
 	}
-	return s.insert(ctx, q, []delivery.Job{*w.next})
+	if err := s.insert(ctx, q, []delivery.Job{*w.next}); err != nil {
+		return err
+	}
+	ds.work(*w.next)
+	return nil
 }
 
-// writeAlone runs w in a transaction of its own: a single statement
-// where it has one.
+// writeAlone runs w in a transaction of its own.
 func (s *Store) writeAlone(ctx context.Context, w *write) error {
-	if w.jobs != nil || w.next == nil {
-		return retryDeadlocks(ctx, func() error { return s.runWrite(ctx, s.db, w) })
+	if s.dialect == Postgres {
+		// As a batch of one; w.err may hold the outcome of a shared batch
+		// that failed.
+		w.err = nil
+		if err := s.runBatchStatement(ctx, []*write{w}); err != nil {
+			return err
+		}
+		return w.err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.runWrite(ctx, tx, w) })
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		ds := deltas{}
+		if err := s.runWrite(ctx, tx, w, ds); err != nil {
+			return err
+		}
+		return s.applyDeltas(ctx, tx, ds)
+	})
 }
 
 // runBatch runs batch atomically: on PostgreSQL as one statement, on
@@ -230,11 +256,16 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
+	ds := deltas{}
 	for _, w := range batch {
-		if w.err = s.runWrite(ctx, tx, w); w.err != nil && !soft(w.err) {
+		if w.err = s.runWrite(ctx, tx, w, ds); w.err != nil && !soft(w.err) {
 			_ = tx.Rollback()
 			return w.err
 		}
+	}
+	if err := s.applyDeltas(ctx, tx, ds); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
@@ -242,10 +273,11 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	return nil
 }
 
-// runBatchStatement runs batch on PostgreSQL as one statement, so that it
-// costs one round trip and one plan: data-modifying WITH clauses complete
-// the attempts and insert the new rows, retries only for attempts that
-// were completed and whose cancellation was not requested.
+// runBatchStatement runs batch on PostgreSQL with one statement, so that
+// it costs one round trip and one plan: data-modifying WITH clauses
+// complete the attempts and insert the new rows, retries only for attempts
+// that were completed and whose cancellation was not requested. What that
+// changes for endpoints follows in the same transaction.
 func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	var completes []*write
 	var completeRows, insertRows [][]any
@@ -279,26 +311,42 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return err
 	}
-	done, err := s.completed(ctx, append(completeArgs, insertArgs...))
-	if err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		done, err := s.completed(ctx, tx, append(completeArgs, insertArgs...))
+		if err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+			}
+			return err
 		}
-		return err
-	}
-	// The batch is stored; a write's own outcome is all that is left.
-	for _, w := range completes {
-		if _, ok := done[w.id]; !ok {
-			w.err = s.notCompleted(ctx, s.db, w.id)
+		ds := deltas{}
+		for _, w := range batch {
+			for _, j := range w.jobs {
+				ds.work(j)
+			}
+			if w.jobs != nil {
+				continue
+			}
+			canceled, ok := done[w.id]
+			if !ok {
+				// The batch stands; this write's own outcome is all that is left.
+				w.err = s.notCompleted(ctx, tx, w.id)
+				continue
+			}
+			w.err = nil
+			ds.done(w.final.EndpointID, w.final)
+			if w.next != nil && !canceled {
+				ds.work(*w.next)
+			}
 		}
-	}
-	return nil
+		return s.applyDeltas(ctx, tx, ds)
+	})
 }
 
 // completed runs the PostgreSQL batch statement with args, and returns
 // the IDs of the attempts it completed, each with its cancel_requested.
-func (s *Store) completed(ctx context.Context, args []any) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.batch, args...)
+func (s *Store) completed(ctx context.Context, q querier, args []any) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, s.q.batch, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: complete: %w", err)
 	}

@@ -50,7 +50,8 @@ func applyFirstMigration(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 
 // Migrating a populated database of the first schema numbers again the
 // attempts that shared a number, keeps every other attempt as it was, and
-// leaves a schema on which the numbers are unique and leases work.
+// leaves a schema on which the numbers are unique, leases work, and every
+// endpoint with pending attempts has its turn in the claims.
 func TestMigratePopulated(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
@@ -70,7 +71,7 @@ func TestMigratePopulated(t *testing.T) {
 			}
 			twice1, twice2, superseded, successor := mk("evt_twice", 1), mk("evt_twice", 1), mk("evt_twice", 2), mk("evt_twice", 2)
 			for _, a := range []delivery.Attempt{twice1, twice2, superseded, successor} {
-				require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: a, Payload: []byte(`{}`)}))
+				require.NoError(t, sqlstore.InsertAttempts(ctx, s, delivery.Job{Attempt: a, Payload: []byte(`{}`)}))
 			}
 			const fine = 3000
 			var jobs []delivery.Job
@@ -78,9 +79,9 @@ func TestMigratePopulated(t *testing.T) {
 				a := mk(fmt.Sprintf("evt_%05d", i/3), i%3+1)
 				jobs = append(jobs, delivery.Job{Attempt: a, Payload: []byte(`{"n":1}`)})
 			}
-			require.NoError(t, s.Insert(ctx, jobs...))
+			require.NoError(t, sqlstore.InsertAttempts(ctx, s, jobs...))
 			held := mk("evt_held", 1)
-			require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: held, Lease: delivery.Lease{Owner: "old", Until: held.ScheduledAt.Add(time.Minute)}}))
+			require.NoError(t, sqlstore.InsertAttempts(ctx, s, delivery.Job{Attempt: held, Lease: delivery.Lease{Owner: "old", Until: held.ScheduledAt.Add(time.Minute)}}))
 
 			require.NoError(t, s.Migrate(ctx))
 			for want, a := range map[int]delivery.Attempt{1: twice1, 2: twice2, 3: superseded, 4: successor} {

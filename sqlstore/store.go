@@ -57,6 +57,7 @@ type Store struct {
 	dialect Dialect
 	prefix  string
 	q       queries
+	eq      endpointQueries
 	commits *committer
 	// stmts holds prepared statements, except on PostgreSQL (nil).
 	stmts *stmtCache
@@ -106,6 +107,7 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	st := &Store{
 		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel),
+		eq: newEndpointQueries(c.Dialect, c.TablePrefix),
 	}
 	if c.Dialect != Postgres {
 		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
@@ -155,11 +157,9 @@ type queries struct {
 	status, cancelRequested string
 	get, event              string
 	release                 string
-	claimSelect             string
-	claimUpdatePrefix       string
-	// claim, on PostgreSQL, selects and leases due attempts in one
-	// statement.
-	claim string
+	// claimUpdatePrefix leases claimed attempts: it ends with the IN of a
+	// list of IDs.
+	claimUpdatePrefix string
 	// insertTxSuffix, on PostgreSQL, ends the INSERT of InsertTx: it skips
 	// duplicates, so that one does not abort the host's transaction, and
 	// returns the IDs it stored, each with a column that, when the store
@@ -207,17 +207,10 @@ func newQueries(d Dialect, table, notifyChannel string) queries {
 		event:           r("SELECT event_type, payload FROM " + table + " WHERE event_id = ? ORDER BY id DESC LIMIT 1"),
 		release: "UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
 			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id IN ",
-		claimSelect: r("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + table + d.claimIndexHint(table) +
-			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
-			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
 		// reclaimed is set before lease_owner: MySQL assigns left to right,
 		// each assignment seeing the ones before it.
 		claimUpdatePrefix: "UPDATE " + table + " SET reclaimed = (reclaimed OR lease_owner IS NOT NULL), lease_owner = ?, lease_until = ? " +
 			"WHERE status = 2 AND id IN ",
-		claim: r("UPDATE " + table + " SET reclaimed = (reclaimed OR lease_owner IS NOT NULL), lease_owner = ?, lease_until = ? " +
-			"FROM (SELECT id AS c_id FROM " + table +
-			" WHERE status = 2 AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
-			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked() + ") AS c WHERE id = c_id RETURNING " + columns + ", payload, reclaimed"),
 		list:           "SELECT " + columns + " FROM " + table,
 		insertTxSuffix: " ON CONFLICT DO NOTHING RETURNING id, " + notify,
 		undo:           "DELETE FROM " + table + " WHERE id IN ",
@@ -440,7 +433,11 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 		}
 		return err
 	}
-	return nil
+	ds := deltas{}
+	for _, j := range jobs {
+		ds.work(j)
+	}
+	return s.applyDeltas(ctx, tx, ds)
 }
 
 // insertInTx stores one chunk of jobs in tx, and returns the IDs it stored:
@@ -575,7 +572,7 @@ func (s *Store) Complete(ctx context.Context, final delivery.Attempt, next *deli
 			return err
 		}
 	}
-	return s.commits.do(ctx, &write{id: final.ID, args: args, next: next})
+	return s.commits.do(ctx, &write{id: final.ID, args: args, next: next, final: final})
 }
 
 // querier runs statements and queries on a *sql.DB or a *sql.Tx.
@@ -658,57 +655,6 @@ func isDeadlock(err error) bool {
 		strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
 }
 
-// Claim implements delivery.Store. On PostgreSQL and MySQL it selects with
-// FOR UPDATE SKIP LOCKED, so that concurrent claims from any number of
-// processes never take the same attempt; on PostgreSQL the selection and
-// the lease are one statement.
-func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
-	if err := req.Validate(); err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
-	}
-	if err := checkText("lease owner", req.Owner, maxNameChars); err != nil {
-		return nil, err
-	}
-	now, until := s.dialect.timeArg(req.Now), s.dialect.timeArg(req.Until)
-	var jobs []delivery.Job
-	var err error
-	if s.dialect == Postgres {
-		err = retryDeadlocks(ctx, func() error {
-			jobs, err = s.claimed(ctx, s.db, req, s.q.claim, req.Owner, until, now, now, req.Limit)
-			return err
-		})
-		// RETURNING keeps no order: give the jobs the claim's.
-		slices.SortFunc(jobs, func(a, b delivery.Job) int {
-			if c := a.Attempt.ScheduledAt.Compare(b.Attempt.ScheduledAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Attempt.ID, b.Attempt.ID)
-		})
-	} else {
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			if jobs, err = s.claimed(ctx, tx, req, s.q.claimSelect, now, now, req.Limit); err != nil || len(jobs) == 0 {
-				return err
-			}
-			args := []any{req.Owner, until}
-			for _, j := range jobs {
-				args = append(args, j.Attempt.ID)
-			}
-			query := s.dialect.rebind(s.q.claimUpdatePrefix + placeholders(len(jobs)))
-			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-				return fmt.Errorf("sqlstore: claim: %w", err)
-			}
-			return nil
-		})
-	}
-	if err != nil {
-		return nil, err
-	}
-	if jobs == nil {
-		jobs = []delivery.Job{}
-	}
-	return jobs, nil
-}
-
 // claimed runs query, which returns attempts with their payload and
 // whether they are reclaimed, and returns them as jobs leased as req asks.
 func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimRequest, query string, args ...any) ([]delivery.Job, error) {
@@ -732,8 +678,8 @@ func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimReques
 	return jobs, nil
 }
 
-// Release implements delivery.Store, with one statement for up to 500
-// IDs.
+// Release implements delivery.Store, with one transaction for up to 500
+// IDs, which also brings their endpoints back into the line of claims.
 func (s *Store) Release(ctx context.Context, owner string, ids ...string) error {
 	if len(ids) == 0 || owner == "" {
 		return ctx.Err()
@@ -745,12 +691,14 @@ func (s *Store) Release(ctx context.Context, owner string, ids ...string) error 
 			args = append(args, id)
 		}
 		query := s.dialect.rebind(s.q.release + placeholders(len(chunk)))
-		err := retryDeadlocks(ctx, func() error {
-			_, err := s.db.ExecContext(ctx, query, args...)
-			return err
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+				return fmt.Errorf("sqlstore: release: %w", err)
+			}
+			return s.wake(ctx, tx, chunk)
 		})
 		if err != nil {
-			return fmt.Errorf("sqlstore: release: %w", err)
+			return err
 		}
 	}
 	return nil

@@ -57,6 +57,12 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimEarlierNow", testClaimEarlierNow},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"FairClaims", testFairClaims},
+		{"ConcurrentFairClaims", testConcurrentFairClaims},
+		{"Health", testHealth},
+		{"HealthPause", testHealthPause},
+		{"HealthProbe", testHealthProbe},
+		{"HealthDisable", testHealthDisable},
 		{"Release", testRelease},
 		{"ReleaseKeepsReclaimed", testReleaseKeepsReclaimed},
 		{"ReleaseEndedLease", testReleaseEndedLease},
@@ -438,8 +444,10 @@ func testClaim(t *testing.T, s delivery.Store) {
 
 	require.Empty(t, claim(t, s, "w1", base.Add(-time.Hour), 10), "nothing is due yet")
 
+	// ep_1 waits since early was due, ep_2 since same2 was: each is
+	// served once before either is served twice.
 	jobs := claim(t, s, "w1", base, 2)
-	require.Equal(t, []string{early.ID, same1.ID}, jobIDs(jobs), "earliest first, ties by ID, at most Limit")
+	require.Equal(t, []string{early.ID, same2.ID}, jobIDs(jobs), "endpoints in turn, at most Limit, earliest first")
 	require.Equal(t, []byte(`{"attempt":"`+early.ID+`"}`), jobs[0].Payload)
 	requireSame(t, early, jobs[0].Attempt)
 	require.Equal(t, "w1", jobs[0].Lease.Owner)
@@ -448,7 +456,7 @@ func testClaim(t *testing.T, s delivery.Store) {
 
 	// Due exactly at Now counts; later and final ones do not.
 	jobs = claim(t, s, "w2", base.Add(2*time.Second), 10)
-	require.Equal(t, []string{same2.ID, late.ID}, jobIDs(jobs))
+	require.Equal(t, []string{same1.ID, late.ID}, jobIDs(jobs), "earliest first, ties by ID")
 	require.Empty(t, claim(t, s, "w3", base.Add(2*time.Second), 10))
 }
 
@@ -481,8 +489,10 @@ func testClaimLeases(t *testing.T, s delivery.Store) {
 // Now comes before the lease's Until, as happens between processes whose
 // clocks differ.
 func testClaimEarlierNow(t *testing.T, s delivery.Store) {
+	// On two endpoints: an endpoint served by a claim waits for its next
+	// turn until that claim's Now (see Fair claims).
 	a := pending("evt_1", "ep_1")
-	b := pending("evt_2", "ep_1")
+	b := pending("evt_2", "ep_2")
 	insert(t, s, a, b)
 	require.Len(t, claim(t, s, "w1", base, 10), 2, "both leased until base+1m")
 	require.Equal(t, []string{a.ID}, jobIDs(claim(t, s, "w2", base.Add(2*time.Minute), 1)), "w2 takes a over; b's lease has ended too")
