@@ -134,6 +134,18 @@ type Config struct {
 	// may take it over, presuming its holder died. It must exceed Timeout.
 	// Defaults to Timeout plus 30 s.
 	Lease time.Duration
+
+	// Breaker says when an endpoint that keeps failing is paused or
+	// disabled. The zero Breaker means its defaults.
+	Breaker Breaker
+	// OnEndpointHealth, if set, is called when this Dispatcher changes
+	// the state of an endpoint: when it opens the circuit breaker, or
+	// opens it again after a failed probe; when it pauses the endpoint for
+	// a Retry-After; when a probe succeeds and closes the breaker; when it
+	// disables the endpoint (once, across every process sharing a
+	// HealthStore); and on ResumeEndpoint. It runs on the goroutine that
+	// recorded the attempt. The same changes are logged.
+	OnEndpointHealth func(ctx context.Context, h EndpointHealth)
 }
 
 // EndpointFunc returns the endpoint with the given ID as it is now. It
@@ -205,7 +217,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Lease <= cfg.Timeout {
 		return cfg, invalid("config: Lease (%v) must exceed Timeout (%v)", cfg.Lease, cfg.Timeout)
 	}
-	return cfg, nil
+	b, err := cfg.Breaker.withDefaults()
+	cfg.Breaker = b
+	return cfg, err
 }
 
 // Dispatcher delivers events to endpoints and records every attempt in its
@@ -213,6 +227,12 @@ func (c *Config) withDefaults() (Config, error) {
 type Dispatcher struct {
 	store Store
 	cfg   Config
+	// health keeps endpoint health: the store, or local when the store
+	// keeps none.
+	health HealthStore
+	local  *localHealth
+	// limiters keeps the rate limits of endpoints.
+	limiters rateLimiters
 	// owner identifies this Dispatcher's leases.
 	owner string
 	// transport is the Dispatcher's own transport, made for its
@@ -241,6 +261,12 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	d := &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, wake: make(chan struct{}, 1)}
+	if hs, ok := store.(HealthStore); ok {
+		d.health = hs
+	} else {
+		d.local = newLocalHealth(store)
+		d.health = d.local
+	}
 	switch {
 	case c.HTTPClient != nil:
 	case c.AddressPolicy != nil:
@@ -411,6 +437,7 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 			next = &retry
 		}
 	}
+	news := d.judgeHealth(ctx, job, final)
 	recordCtx, cancel := d.recordContext(ctx)
 	defer cancel()
 	if err := d.store.Complete(recordCtx, final, next); err != nil {
@@ -420,6 +447,7 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 		return final, fmt.Errorf("record attempt %s: %w", final.ID, err)
 	}
 	d.logAttempt(ctx, final)
+	d.healthRecorded(ctx, job, final, news)
 	if final.Status == StatusSuccess {
 		return final, nil
 	}

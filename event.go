@@ -3,6 +3,7 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/textproto"
 	"net/url"
 	"strings"
@@ -43,6 +44,15 @@ type Endpoint struct {
 	// Content-Type, Content-Length, Transfer-Encoding, Connection,
 	// User-Agent, and the webhook-* headers.
 	Headers map[string]string
+	// RateLimit, when positive, is how many requests per second the
+	// worker sends to the endpoint, with bursts of up to Burst (at least
+	// 1). The limit holds per process: N processes send up to N times
+	// as many. A request that would wait longer than half the margin
+	// between Config.Lease and Config.Timeout is not held in a worker:
+	// the endpoint is paused until it may go (see HealthStore), and its
+	// attempt is claimed again then. Deliver and Resend are not limited.
+	RateLimit float64
+	Burst     int
 }
 
 // Input limits.
@@ -98,6 +108,9 @@ func (ep Endpoint) validate() ([][]byte, error) {
 		if err := validateHeader(name, value); err != nil {
 			return nil, fmt.Errorf("endpoint %q: %w", ep.ID, err)
 		}
+	}
+	if math.IsNaN(ep.RateLimit) || math.IsInf(ep.RateLimit, 0) || ep.RateLimit < 0 || ep.Burst < 0 {
+		return nil, invalid("endpoint %q: RateLimit and Burst must be finite and not negative", ep.ID)
 	}
 	keys, err := signingKeys(ep.Secrets)
 	if err != nil {

@@ -73,13 +73,15 @@ func (h EndpointHealth) State(now time.Time) HealthState {
 
 // Record returns h after the final attempt a: a success ends the streak
 // of failures, closes the breaker and lifts a pause; a failure extends
-// the streak. A canceled attempt changes nothing. Stores that keep health
-// call it, or do the same, from Complete.
+// the streak. A canceled attempt changes nothing, nor does a failure that
+// sent no request (AttemptedAt zero: the endpoint lookup failed, or a
+// sender died and its lease ended), since neither is the endpoint's doing.
+// Stores that keep health call it, or do the same, from Complete.
 func (h EndpointHealth) Record(a Attempt) EndpointHealth {
-	switch a.Status {
-	case StatusSuccess:
+	switch {
+	case a.Status == StatusSuccess:
 		h.Failures, h.FailingSince, h.Cooldown, h.PausedUntil = 0, time.Time{}, 0, time.Time{}
-	case StatusFailure:
+	case a.Status == StatusFailure && !a.AttemptedAt.IsZero():
 		if h.Failures == 0 {
 			h.FailingSince = a.AttemptedAt
 		}

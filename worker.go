@@ -150,10 +150,11 @@ const heldPerWorker = 2
 func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) bool {
 	r.mu.Lock()
 	free := min(d.cfg.Workers-r.busy, heldPerWorker*d.cfg.Workers-r.held)
+	busy := r.busy > 0
 	r.mu.Unlock()
 	// Claim in batches: while most workers are busy, wait for more to free
 	// up rather than pay a claim per finished attempt.
-	if free <= 0 || free < d.cfg.Workers/4 && r.busy > 0 {
+	if free <= 0 || free < d.cfg.Workers/4 && busy {
 		return false
 	}
 	// The store shares the claim out between endpoints, each up to
@@ -167,6 +168,9 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 		return false
 	}
 	var excess []string
+	if d.local != nil {
+		jobs, excess = d.local.admit(jobs, now)
+	}
 	started := 0
 	for _, j := range jobs {
 		if j.Reclaimed {
@@ -274,6 +278,9 @@ func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 	}
 	if ep.URL != a.EndpointURL {
 		d.supersede(ctx, job, ep)
+		return
+	}
+	if !d.throttle(ctx, job, ep) {
 		return
 	}
 	final, sendErr := d.send(ctx, job, ep, keys)

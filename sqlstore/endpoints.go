@@ -196,17 +196,18 @@ func (ds deltas) work(j delivery.Job) {
 	}
 }
 
-// done notes the completion of final, an attempt of endpointID.
+// done notes the completion of final, an attempt of endpointID, as
+// delivery.EndpointHealth.Record counts it.
 func (ds deltas) done(endpointID string, final delivery.Attempt) {
 	d := ds.of(endpointID)
 	d.completed = true
 	if d.sched.IsZero() || final.ScheduledAt.Before(d.sched) {
 		d.sched = final.ScheduledAt
 	}
-	switch final.Status {
-	case delivery.StatusSuccess:
+	switch {
+	case final.Status == delivery.StatusSuccess:
 		d.reset, d.fails, d.firstFail = true, 0, time.Time{}
-	case delivery.StatusFailure:
+	case final.Status == delivery.StatusFailure && !final.AttemptedAt.IsZero():
 		if d.fails == 0 {
 			d.firstFail = final.AttemptedAt
 		}
