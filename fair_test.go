@@ -173,7 +173,7 @@ func setupBreaker(t *testing.T, store delivery.Store, breaker delivery.Breaker, 
 		Now:              b.clock.Now,
 		AddressPolicy:    loopback,
 		PollInterval:     5 * time.Millisecond,
-		PerEndpoint:      1, // one at a time, so that counts are exact
+		PerEndpoint:      1,                         // one at a time, so that counts are exact
 		Retry:            delivery.NewRetryPolicy(), // no retries: each event is tried once
 		Breaker:          breaker,
 		OnEndpointHealth: func(_ context.Context, h delivery.EndpointHealth) { b.changes <- h },
