@@ -18,11 +18,10 @@ type EndpointHealth struct {
 	// FailingSince is when the streak began: the AttemptedAt of its first
 	// failure, or zero when Failures is 0.
 	FailingSince time.Time
-	// LastStatusCode, LastError and LastAttemptAt are those of the latest
-	// completed attempt that succeeded or failed.
+	// LastStatusCode and LastError are those of the latest completed
+	// attempt that succeeded or failed.
 	LastStatusCode int
 	LastError      string
-	LastAttemptAt  time.Time
 	// PausedUntil, when after now, pauses the endpoint: none of its
 	// attempts is claimed before then. The circuit breaker and a
 	// Retry-After answer set it.
@@ -89,7 +88,7 @@ func (h EndpointHealth) Record(a Attempt) EndpointHealth {
 	default:
 		return h
 	}
-	h.LastStatusCode, h.LastError, h.LastAttemptAt = a.ResponseStatusCode, a.Error, a.AttemptedAt
+	h.LastStatusCode, h.LastError = a.ResponseStatusCode, a.Error
 	return h
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -20,18 +21,34 @@ type endpointQueries struct {
 	// live counts the leases that hold, per endpoint: a prefix for an IN
 	// list.
 	live string
-	// due selects an endpoint's first due, claimable attempts.
-	due string
+	// due selects an endpoint's first due, claimable attempts; dueOne is
+	// the same as one part of a UNION ALL, on MySQL.
+	due, dueOne string
 	// next finds when an endpoint's next claimable attempt becomes due.
 	next string
 	// park sets an endpoint's next turn after a claim.
 	park string
+	// pgClaim calls PostgreSQL's claim function.
+	pgClaim string
 	// upsertPrefix and upsertRow make the upsert that gives endpoints with
-	// new work a turn, and upsertSuffix ends it.
+	// new work a turn, and upsertSuffix ends it; upsertOne is the upsert of
+	// one endpoint.
 	upsertPrefix, upsertRow, upsertSuffix string
+	upsertOne                             string
 	// outcome records completions in an endpoint's health and brings a
-	// parked endpoint back.
-	outcome namedStmt
+	// parked endpoint back; pgOutcome does it for many endpoints at once,
+	// on PostgreSQL.
+	outcome   namedStmt
+	pgOutcome string
+	// pgBatch adds to the group commit's statement, on PostgreSQL, what its
+	// writes change for endpoints: clauses that follow its u clause (the
+	// completed attempts), with ? placeholders for pgBatchArgs. An
+	// endpoint's completions count only if all of them were made. It
+	// smuggles the values of
+	// an outcome into the upsert through the columns of the new row
+	// (EXCLUDED): the row of an endpoint with completions exists already,
+	// and that of one without any gets the values a new row should have.
+	pgBatch string
 	// wakePrefix brings endpoints back after a Release: it ends with the
 	// IN of a list of attempt IDs.
 	wakePrefix string
@@ -41,9 +58,48 @@ type endpointQueries struct {
 	pause, disable, resumeQ namedStmt
 }
 
+// outcomeParams are the parameters of the outcome statements, in the
+// order of endpointDelta.outcomeArgs.
+var outcomeParams = []string{"id", "reset", "sched", "next", "fails", "first_fail", "has_last", "code", "error"}
+
+// pgBatchArgs returns the arguments of the pgBatch clauses for ds, whose
+// completions are of the attempts in deps, by endpoint.
+func (s *Store) pgBatchArgs(ds deltas, deps map[string][]string) ([]any, error) {
+	var rows, depRows [][]any
+	for _, id := range slices.Sorted(maps.Keys(ds)) {
+		d := ds[id]
+		a := s.outcomeArgs(d)
+		// outcomeArgs without has_last, which the clauses tell from the
+		// code and error, then completed and the number of completions.
+		rows = append(rows, append(append(a[:6:6], a[7:]...), d.completed, len(deps[id])))
+		for _, attempt := range deps[id] {
+			depRows = append(depRows, []any{id, attempt})
+		}
+	}
+	args, err := pgArrays(rows, 10)
+	if err != nil {
+		return nil, err
+	}
+	depArgs, err := pgArrays(depRows, 2)
+	if err != nil {
+		return nil, err
+	}
+	return append(args, depArgs...), nil
+}
+
+// outcomeArgs returns d's values of outcomeParams.
+func (s *Store) outcomeArgs(d *endpointDelta) []any {
+	code, errText := 0, ""
+	if d.last != nil {
+		code, errText = d.last.ResponseStatusCode, d.last.Error
+	}
+	t := s.dialect.timeArg
+	return []any{d.id, d.reset, t(d.sched), t(d.next), d.fails, t(d.firstFail), d.last != nil, code, errText}
+}
+
 // healthColumns are the endpoint columns of delivery.EndpointHealth, in
 // the order scanHealth reads them.
-const healthColumns = "endpoint_id, failures, failing_since, last_status_code, last_error, last_attempt_at, paused_until, cooldown_ns, disabled_at"
+const healthColumns = "endpoint_id, failures, failing_since, last_status_code, last_error, paused_until, cooldown_ns, disabled_at"
 
 func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	table, attempts := prefix+"endpoints", prefix+"attempts"
@@ -70,17 +126,21 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	q := endpointQueries{
 		ready: d.rebind("SELECT endpoint_id, cooldown_ns FROM " + table + " WHERE ready_at <= ?" +
 			" ORDER BY ready_at, served, endpoint_id LIMIT ?" + d.lockSkipLocked()),
-		live: "SELECT endpoint_id, COUNT(*), MIN(lease_until) FROM " + attempts +
+		live: "SELECT endpoint_id, COUNT(*), MIN(lease_until) FROM " + attempts + d.indexHint(attempts, "_leased") +
 			" WHERE status = 2 AND lease_until > ? AND endpoint_id IN ",
-		due: d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + attempts + d.queueIndexHint(attempts) +
+		due: d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + attempts + d.indexHint(attempts, "_queue") +
 			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
-		next: d.rebind("SELECT MIN(scheduled_at) FROM " + attempts + d.queueIndexHint(attempts) +
+		next: d.rebind("SELECT MIN(scheduled_at) FROM " + attempts + d.indexHint(attempts, "_queue") +
 			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at > ? AND (lease_until IS NULL OR lease_until <= ?)"),
 		park:      d.rebind("UPDATE " + table + " SET ready_at = ?, served = ?, saturated = ?, parked_at = ? WHERE endpoint_id = ?"),
 		upsertRow: "(?, ?, '')",
 		ensure:    d.rebind(d.insertIgnore(table, "(endpoint_id, last_error) VALUES (?, '')")),
 		health:    d.rebind("SELECT " + healthColumns + " FROM " + table + " WHERE endpoint_id = ?"),
+	}
+	q.dueOne = "(" + q.due + ")"
+	if d == Postgres {
+		q.pgClaim = "SELECT * FROM " + prefix + "claim($1, $2, $3, $4, $5)"
 	}
 	q.upsertPrefix = "INSERT INTO " + table + " (endpoint_id, ready_at, last_error) VALUES "
 	excluded := "excluded.ready_at"
@@ -90,6 +150,7 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	} else {
 		q.upsertSuffix = " ON CONFLICT (endpoint_id) DO UPDATE SET served = " + unserved(excluded) + ", ready_at = " + lower(excluded, true)
 	}
+	q.upsertOne = d.rebind(q.upsertPrefix + q.upsertRow + q.upsertSuffix)
 	// A completion brings a parked endpoint back at once when it freed a
 	// place (saturated), or when a success lifted a pause; otherwise only
 	// its retry, if any, may move its turn earlier. Every assignment reads
@@ -99,21 +160,68 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	// it, behind the endpoints that were waiting then.
 	wakes := "CASE WHEN " + col("saturated") + " OR :reset AND (" + paused + " IS NOT NULL OR " + col("cooldown_ns") + " > 0)" +
 		" THEN COALESCE(" + col("parked_at") + ", :sched) ELSE :next END"
-	q.outcome = d.named("UPDATE "+table+" SET served = CASE WHEN "+col("saturated")+" THEN TRUE ELSE "+unserved(wakes)+" END"+
-		", ready_at = CASE WHEN :reset THEN "+lower(wakes, false)+" ELSE "+lower(wakes, true)+" END"+
-		", saturated = FALSE"+
-		", failing_since = CASE WHEN :fails = 0 THEN CASE WHEN :reset THEN NULL ELSE failing_since END"+
-		" WHEN :reset OR failures = 0 THEN :first_fail ELSE failing_since END"+
-		", failures = CASE WHEN :reset THEN :fails ELSE failures + :fails END"+
-		", cooldown_ns = CASE WHEN :reset THEN 0 ELSE cooldown_ns END"+
-		", paused_until = CASE WHEN :reset THEN NULL ELSE paused_until END"+
-		", last_status_code = CASE WHEN :has_last THEN :code ELSE last_status_code END"+
-		", last_error = CASE WHEN :has_last THEN :error ELSE last_error END"+
-		", last_attempt_at = CASE WHEN :has_last THEN :at ELSE last_attempt_at END"+
-		" WHERE endpoint_id = :id", map[string]string{
+	// On SQLite, whose transactions run one at a time, and on MySQL, whose
+	// UPDATE reads the newest row under its lock, the update may skip an
+	// endpoint whose health and turn it would leave as they are (the
+	// common case: a success on a healthy endpoint), since a claim that
+	// parks the endpoint commits before it looks. On PostgreSQL an UPDATE
+	// skips a row by its snapshot, without waiting for the claim that is
+	// parking it, so it always writes.
+	changes := ""
+	if d != Postgres {
+		changes = " AND (saturated OR :fails > 0 OR failures > 0 OR paused_until IS NOT NULL OR cooldown_ns > 0" +
+			" OR :has_last AND (last_status_code <> :code OR last_error <> :error)" +
+			" OR :next IS NOT NULL AND disabled_at IS NULL AND (ready_at IS NULL OR ready_at > :next))"
+	}
+	outcome := []struct{ col, expr string }{
+		{"served", "CASE WHEN " + col("saturated") + " THEN TRUE ELSE " + unserved(wakes) + " END"},
+		{"ready_at", "CASE WHEN :reset THEN " + lower(wakes, false) + " ELSE " + lower(wakes, true) + " END"},
+		{"saturated", "FALSE"},
+		{"failing_since", "CASE WHEN :fails = 0 THEN CASE WHEN :reset THEN NULL ELSE " + col("failing_since") + " END" +
+			" WHEN :reset OR " + col("failures") + " = 0 THEN :first_fail ELSE " + col("failing_since") + " END"},
+		{"failures", "CASE WHEN :reset THEN :fails ELSE " + col("failures") + " + :fails END"},
+		{"cooldown_ns", "CASE WHEN :reset THEN 0 ELSE " + col("cooldown_ns") + " END"},
+		{"paused_until", "CASE WHEN :reset THEN NULL ELSE " + paused + " END"},
+		{"last_status_code", "CASE WHEN :has_last THEN :code ELSE " + col("last_status_code") + " END"},
+		{"last_error", "CASE WHEN :has_last THEN :error ELSE " + col("last_error") + " END"},
+	}
+	var set []string
+	for _, c := range outcome {
+		set = append(set, c.col+" = "+c.expr)
+	}
+	q.outcome = d.named("UPDATE "+table+" SET "+strings.Join(set, ", ")+" WHERE endpoint_id = :id"+changes, map[string]string{
 		"reset": pBool, "sched": pTime, "next": pTime, "fails": pInt, "first_fail": pTime,
-		"has_last": pBool, "code": pInt, "error": pText, "at": pTime, "id": pText,
+		"has_last": pBool, "code": pInt, "error": pText, "id": pText,
 	})
+	if d == Postgres {
+		// All the endpoints of a group commit in one statement, their
+		// values a column each.
+		q.pgOutcome = "UPDATE " + table + " SET " + paramName.ReplaceAllString(strings.Join(set, ", "), "v.$1") +
+			" FROM unnest($1::varchar[], $2::boolean[], $3::timestamptz[], $4::timestamptz[], $5::integer[], $6::timestamptz[]," +
+			" $7::boolean[], $8::integer[], $9::text[]) AS v(" + strings.Join(outcomeParams, ", ") + ") WHERE endpoint_id = v.id"
+		// The same, and the upsert of new work, as clauses of the group
+		// commit's statement (see pgBatch).
+		excluded := strings.NewReplacer(":reset", "EXCLUDED.served", ":sched", "EXCLUDED.parked_at", ":next", "EXCLUDED.ready_at",
+			":fails", "EXCLUDED.failures", ":first_fail", "EXCLUDED.failing_since",
+			":has_last", "(EXCLUDED.last_status_code <> 0 OR EXCLUDED.last_error <> '')",
+			":code", "EXCLUDED.last_status_code", ":error", "EXCLUDED.last_error")
+		upsert := map[string]string{"served": unserved("EXCLUDED.ready_at"), "ready_at": lower("EXCLUDED.ready_at", true)}
+		var both []string
+		for _, c := range outcome {
+			otherwise, ok := upsert[c.col]
+			if !ok {
+				otherwise = col(c.col)
+			}
+			both = append(both, c.col+" = CASE WHEN EXCLUDED.saturated THEN "+excluded.Replace(c.expr)+" ELSE "+otherwise+" END")
+		}
+		q.pgBatch = ", d AS (SELECT * FROM unnest(?::varchar[], ?::boolean[], ?::timestamptz[], ?::timestamptz[], ?::integer[], ?::timestamptz[]," +
+			" ?::integer[], ?::text[], ?::boolean[], ?::integer[]) AS d(id, reset, sched, next, fails, first_fail, code, error, completed, deps))," +
+			" dep AS (SELECT * FROM unnest(?::varchar[], ?::varchar[]) AS dep(endpoint_id, attempt_id))," +
+			" e AS (INSERT INTO " + table + " (endpoint_id, ready_at, served, saturated, failures, failing_since, last_status_code, last_error, parked_at)" +
+			" SELECT id, next, reset, completed, fails, first_fail, code, error, sched FROM d" +
+			" WHERE deps = (SELECT count(*) FROM dep JOIN u ON u.id = dep.attempt_id WHERE dep.endpoint_id = d.id) ORDER BY id" +
+			" ON CONFLICT (endpoint_id) DO UPDATE SET " + strings.Join(both, ", ") + ")"
+	}
 	since := "COALESCE(" + col("parked_at") + ", (SELECT MIN(scheduled_at) FROM " + attempts + " WHERE status = 2 AND endpoint_id = " + col("endpoint_id") + "))"
 	q.wakePrefix = "UPDATE " + table + " SET served = TRUE, ready_at = " + lower(since, true) + ", saturated = FALSE" +
 		" WHERE endpoint_id IN (SELECT endpoint_id FROM " + attempts + " WHERE id IN "
@@ -130,11 +238,12 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	return q
 }
 
-// queueIndexHint names the index of an endpoint's pending attempts for
-// SQLite, whose planner, without statistics, may pick another.
-func (d Dialect) queueIndexHint(table string) string {
+// indexHint names the index of table, by its suffix, that a claim must use
+// on SQLite, whose planner, without statistics, may pick another and read
+// an endpoint's whole backlog.
+func (d Dialect) indexHint(table, suffix string) string {
 	if d == SQLite {
-		return " INDEXED BY " + table + "_queue"
+		return " INDEXED BY " + table + suffix
 	}
 	return ""
 }
@@ -224,32 +333,40 @@ func (s *Store) applyDeltas(ctx context.Context, q querier, ds deltas) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	q = s.stmts.on(q)
 	ids := make([]string, 0, len(ds))
 	for id := range ds {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	var upsert []any
+	var outcomes [][]any
 	for _, id := range ids {
 		d := ds[id]
 		if !d.completed {
 			upsert = append(upsert, id, s.dialect.timeArg(d.next))
 			continue
 		}
-		if err := s.flushUpsert(ctx, q, upsert); err != nil {
-			return err
+		args := s.outcomeArgs(d)
+		if s.dialect == Postgres {
+			outcomes = append(outcomes, args)
+			continue
 		}
-		upsert = nil
-		v := map[string]any{
-			"reset": d.reset, "sched": s.dialect.timeArg(d.sched), "next": s.dialect.timeArg(d.next),
-			"fails": d.fails, "first_fail": s.dialect.timeArg(d.firstFail), "has_last": d.last != nil,
-			"code": 0, "error": "", "at": nil, "id": id,
-		}
-		if d.last != nil {
-			v["code"], v["error"], v["at"] = d.last.ResponseStatusCode, d.last.Error, s.dialect.timeArg(d.last.AttemptedAt)
+		v := make(map[string]any, len(args))
+		for i, name := range outcomeParams {
+			v[name] = args[i]
 		}
 		if _, err := q.ExecContext(ctx, s.eq.outcome.query, s.eq.outcome.args(v)...); err != nil {
 			return fmt.Errorf("sqlstore: endpoint %s: %w", id, err)
+		}
+	}
+	if len(outcomes) > 0 {
+		args, err := pgArrays(outcomes, len(outcomeParams))
+		if err != nil {
+			return err
+		}
+		if _, err := q.ExecContext(ctx, s.eq.pgOutcome, args...); err != nil {
+			return fmt.Errorf("sqlstore: endpoints: %w", err)
 		}
 	}
 	return s.flushUpsert(ctx, q, upsert)
@@ -260,8 +377,11 @@ func (s *Store) flushUpsert(ctx context.Context, q querier, args []any) error {
 	if len(args) == 0 {
 		return nil
 	}
-	query := s.eq.upsertPrefix + strings.Repeat(s.eq.upsertRow+", ", len(args)/2-1) + s.eq.upsertRow + s.eq.upsertSuffix
-	if _, err := q.ExecContext(ctx, s.dialect.rebind(query), args...); err != nil {
+	query := s.eq.upsertOne
+	if len(args) > 2 {
+		query = s.dialect.rebind(s.eq.upsertPrefix + strings.Repeat(s.eq.upsertRow+", ", len(args)/2-1) + s.eq.upsertRow + s.eq.upsertSuffix)
+	}
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("sqlstore: endpoints: %w", err)
 	}
 	return nil
@@ -273,7 +393,9 @@ func (s *Store) flushUpsert(ctx context.Context, q querier, args []any) error {
 // claim committed before the lock was granted, leases each one's due
 // attempts up to its room, going round them one at a time, and gives each
 // its next turn. An endpoint with no room is parked until a completion or
-// the end of a lease brings it back.
+// the end of a lease brings it back. On PostgreSQL all of it is one call
+// of the claim function that Migrate creates, so that a claim costs one
+// round trip.
 func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
@@ -281,8 +403,13 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	if err := checkText("lease owner", req.Owner, maxNameChars); err != nil {
 		return nil, err
 	}
+	s.stmts.prepareAll(ctx)
 	var jobs []delivery.Job
-	err := retryDeadlocks(ctx, func() error {
+	err := retryDeadlocks(ctx, func() (err error) {
+		if s.dialect == Postgres {
+			jobs, err = s.pgClaim(ctx, req)
+			return err
+		}
 		tx, err := s.db.BeginTx(ctx, s.dialect.claimTxOptions())
 		if err != nil {
 			return fmt.Errorf("sqlstore: begin: %w", err)
@@ -311,6 +438,27 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	return jobs, nil
 }
 
+// pgClaim runs a claim with PostgreSQL's claim function.
+func (s *Store) pgClaim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	rows, err := s.db.QueryContext(ctx, s.eq.pgClaim, req.Owner, req.Now.UTC(), req.Until.UTC(), req.Limit, req.PerEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	defer rows.Close()
+	var jobs []delivery.Job
+	for rows.Next() {
+		j := delivery.Job{Lease: delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}}
+		if j.Attempt, err = scanAttempt(rows, &j.Payload, &j.Reclaimed, &j.Probe); err != nil {
+			return nil, fmt.Errorf("sqlstore: claim: %w", err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	return jobs, nil
+}
+
 // claimTxOptions are the options of a claim's transaction: on MySQL, READ
 // COMMITTED, so that the lease count after the lock reads what committed
 // since the transaction began (REPEATABLE READ would read its first
@@ -333,6 +481,9 @@ type turn struct {
 	// quota is how many the claim takes at most, jobs what it took.
 	quota int
 	jobs  []delivery.Job
+	// readyAt, served and saturated are its next turn.
+	readyAt           time.Time
+	served, saturated bool
 }
 
 // room returns how many more attempts of t may be leased, or -1 for no
@@ -347,12 +498,13 @@ func (t *turn) room() int {
 // claimIn runs a claim in tx.
 func (s *Store) claimIn(ctx context.Context, tx *sql.Tx, req delivery.ClaimRequest) ([]delivery.Job, error) {
 	d := s.dialect
+	q := s.stmts.on(tx)
 	now := d.timeArg(req.Now)
-	turns, err := s.readyEndpoints(ctx, tx, req)
+	turns, err := s.readyEndpoints(ctx, q, req)
 	if err != nil || len(turns) == 0 {
 		return nil, err
 	}
-	if err := s.countLeases(ctx, tx, turns, now); err != nil {
+	if err := s.countLeases(ctx, q, turns, now); err != nil {
 		return nil, err
 	}
 	// Share Limit out one attempt at a time, as far as each room allows.
@@ -366,39 +518,122 @@ func (s *Store) claimIn(ctx context.Context, tx *sql.Tx, req delivery.ClaimReque
 			}
 		}
 	}
-	var jobs []delivery.Job
-	var ids []any
+	jobs, err := s.claimEach(ctx, q, turns, req)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range turns {
-		if t.quota == 0 {
-			continue
-		}
-		if t.jobs, err = s.claimed(ctx, tx, req, s.eq.due, t.id, now, now, t.quota); err != nil {
+		if err := s.nextTurn(ctx, q, t, req); err != nil {
 			return nil, err
 		}
-		for i := range t.jobs {
-			t.jobs[i].Probe = t.probe
-			ids = append(ids, t.jobs[i].Attempt.ID)
+	}
+	switch {
+	case len(turns) == 1:
+		for _, t := range turns {
+			if _, err = q.ExecContext(ctx, s.eq.park, d.timeArg(t.readyAt), t.served, t.saturated, now, t.id); err != nil {
+				break
+			}
 		}
-		jobs = append(jobs, t.jobs...)
+	default:
+		err = s.parkAll(ctx, q, turns, now)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	return jobs, nil
+}
+
+// claimEach leases each turn's due attempts up to its quota, with a
+// statement that selects them and one that leases them.
+func (s *Store) claimEach(ctx context.Context, q querier, turns []*turn, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	d := s.dialect
+	now := d.timeArg(req.Now)
+	// On MySQL one statement, a UNION ALL of the statement of one
+	// endpoint, selects every turn's due attempts, to save round trips; on
+	// SQLite, in the process, the prepared statement of one endpoint runs
+	// for each.
+	byID, _ := s.turnIDs(turns)
+	var parts []string
+	var args [][]any
+	for _, t := range turns {
+		if t.quota > 0 {
+			parts = append(parts, s.eq.dueOne)
+			args = append(args, []any{t.id, now, now, t.quota})
+		}
+	}
+	var jobs []delivery.Job
+	if d == MySQL && len(parts) > 1 {
+		var err error
+		if jobs, err = s.claimed(ctx, q, req, strings.Join(parts, " UNION ALL "), slices.Concat(args...)...); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, a := range args {
+			some, err := s.claimed(ctx, q, req, s.eq.due, a...)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, some...)
+		}
+	}
+	var ids []any
+	for i := range jobs {
+		t := byID[jobs[i].Attempt.EndpointID]
+		jobs[i].Probe = t.probe
+		t.jobs = append(t.jobs, jobs[i])
+		ids = append(ids, jobs[i].Attempt.ID)
 	}
 	for chunk := range slices.Chunk(ids, insertBatch) {
 		args := append([]any{req.Owner, d.timeArg(req.Until)}, chunk...)
-		if _, err := tx.ExecContext(ctx, d.rebind(s.q.claimUpdatePrefix+placeholders(len(chunk))), args...); err != nil {
+		query := d.rebind(s.q.claimUpdatePrefix + placeholders(len(chunk)))
+		s.stmts.wish(query)
+		if _, err := q.ExecContext(ctx, query, args...); err != nil {
 			return nil, fmt.Errorf("sqlstore: claim: %w", err)
-		}
-	}
-	for _, t := range turns {
-		if err := s.park(ctx, tx, t, req); err != nil {
-			return nil, err
 		}
 	}
 	return jobs, nil
 }
 
+// parkAll gives turns their next turns, with one statement.
+func (s *Store) parkAll(ctx context.Context, q querier, turns []*turn, now any) error {
+	var readyAt, served, saturated, in strings.Builder
+	var args [3][]any
+	ids := make([]any, len(turns))
+	for i, t := range turns {
+		for _, b := range []*strings.Builder{&readyAt, &served, &saturated} {
+			b.WriteString(" WHEN ? THEN ?")
+		}
+		args[0] = append(args[0], t.id, s.dialect.timeArg(t.readyAt))
+		args[1] = append(args[1], t.id, t.served)
+		args[2] = append(args[2], t.id, t.saturated)
+		ids[i] = t.id
+	}
+	in.WriteString(placeholders(len(turns)))
+	query := "UPDATE " + s.prefix + "endpoints SET ready_at = CASE endpoint_id" + readyAt.String() + " END" +
+		", served = CASE endpoint_id" + served.String() + " END, saturated = CASE endpoint_id" + saturated.String() + " END" +
+		", parked_at = ? WHERE endpoint_id IN " + in.String()
+	all := append(append(append(args[0], args[1]...), args[2]...), now)
+	query = s.dialect.rebind(query)
+	s.stmts.wish(query)
+	_, err := q.ExecContext(ctx, query, append(all, ids...)...)
+	return err
+}
+
+// turnIDs returns turns by ID, and their IDs as rows of one argument.
+func (s *Store) turnIDs(turns []*turn) (map[string]*turn, [][]any) {
+	byID := make(map[string]*turn, len(turns))
+	ids := make([][]any, len(turns))
+	for i, t := range turns {
+		byID[t.id] = t
+		ids[i] = []any{t.id}
+	}
+	return byID, ids
+}
+
 // readyEndpoints locks the endpoints whose turn has come, at most
 // req.Limit of them, since each one served takes an attempt.
-func (s *Store) readyEndpoints(ctx context.Context, tx *sql.Tx, req delivery.ClaimRequest) ([]*turn, error) {
-	rows, err := tx.QueryContext(ctx, s.eq.ready, s.dialect.timeArg(req.Now), req.Limit)
+func (s *Store) readyEndpoints(ctx context.Context, q querier, req delivery.ClaimRequest) ([]*turn, error) {
+	rows, err := q.QueryContext(ctx, s.eq.ready, s.dialect.timeArg(req.Now), req.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: claim: %w", err)
 	}
@@ -422,14 +657,17 @@ func (s *Store) readyEndpoints(ctx context.Context, tx *sql.Tx, req delivery.Cla
 }
 
 // countLeases counts the leases of turns that hold at now.
-func (s *Store) countLeases(ctx context.Context, tx *sql.Tx, turns []*turn, now any) error {
+func (s *Store) countLeases(ctx context.Context, q querier, turns []*turn, now any) error {
+
 	byID := make(map[string]*turn, len(turns))
 	args := []any{now}
 	for _, t := range turns {
 		byID[t.id] = t
 		args = append(args, t.id)
 	}
-	rows, err := tx.QueryContext(ctx, s.dialect.rebind(s.eq.live+placeholders(len(turns))+" GROUP BY endpoint_id"), args...)
+	query := s.dialect.rebind(s.eq.live + placeholders(len(turns)) + " GROUP BY endpoint_id")
+	s.stmts.wish(query)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: claim: %w", err)
 	}
@@ -451,37 +689,33 @@ func (s *Store) countLeases(ctx context.Context, tx *sql.Tx, turns []*turn, now 
 	return nil
 }
 
-// park gives t its next turn after the claim: behind every endpoint
-// waiting now when it may have more due work and room; when its first
-// lease ends, or a completion frees a place, when it has no room; or when
-// its next attempt becomes due (or a lease ends), or never, when it has
-// none due.
-func (s *Store) park(ctx context.Context, tx *sql.Tx, t *turn, req delivery.ClaimRequest) error {
-	d := s.dialect
+// nextTurn works out t's next turn after the claim: behind every
+// endpoint waiting now when it may have more due work and room; when its
+// first lease ends, or a completion frees a place, when it has no room; or
+// when its next attempt becomes due (or a lease ends), or never, when it
+// has none due.
+func (s *Store) nextTurn(ctx context.Context, q querier, t *turn, req delivery.ClaimRequest) error {
 	took := len(t.jobs)
 	if took > 0 && (t.liveUntil.IsZero() || req.Until.Before(t.liveUntil)) {
 		t.liveUntil = req.Until
 	}
 	t.live += took
-	var at time.Time
-	served, saturated := took > 0, false
 	switch {
 	case t.room() == 0:
-		at, saturated = t.liveUntil, true
+		t.readyAt, t.served, t.saturated = t.liveUntil, took > 0, true
+		return nil
 	case took == t.quota && took > 0:
-		at = req.Now
-	default:
-		var next dbTime
-		if err := tx.QueryRowContext(ctx, s.eq.next, t.id, d.timeArg(req.Now), d.timeArg(req.Now)).Scan(&next); err != nil {
-			return fmt.Errorf("sqlstore: claim: %w", err)
-		}
-		at, served = next.t, false
-		if !t.liveUntil.IsZero() && (at.IsZero() || t.liveUntil.Before(at)) {
-			at = t.liveUntil
-		}
+		t.readyAt, t.served = req.Now, true
+		return nil
 	}
-	if _, err := tx.ExecContext(ctx, s.eq.park, d.timeArg(at), served, saturated, d.timeArg(req.Now), t.id); err != nil {
+	var next dbTime
+	now := s.dialect.timeArg(req.Now)
+	if err := q.QueryRowContext(ctx, s.eq.next, t.id, now, now).Scan(&next); err != nil {
 		return fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	t.readyAt = next.t
+	if !t.liveUntil.IsZero() && (t.readyAt.IsZero() || t.liveUntil.Before(t.readyAt)) {
+		t.readyAt = t.liveUntil
 	}
 	return nil
 }
@@ -489,10 +723,10 @@ func (s *Store) park(ctx context.Context, tx *sql.Tx, t *turn, req delivery.Clai
 // scanHealth reads the healthColumns.
 func scanHealth(sc scanner) (delivery.EndpointHealth, error) {
 	var h delivery.EndpointHealth
-	var since, last, paused, disabled dbTime
+	var since, paused, disabled dbTime
 	var cooldown int64
-	err := sc.Scan(&h.EndpointID, &h.Failures, &since, &h.LastStatusCode, &h.LastError, &last, &paused, &cooldown, &disabled)
-	h.FailingSince, h.LastAttemptAt, h.PausedUntil, h.DisabledAt = since.t, last.t, paused.t, disabled.t
+	err := sc.Scan(&h.EndpointID, &h.Failures, &since, &h.LastStatusCode, &h.LastError, &paused, &cooldown, &disabled)
+	h.FailingSince, h.PausedUntil, h.DisabledAt = since.t, paused.t, disabled.t
 	h.Cooldown = time.Duration(cooldown)
 	return h, err
 }

@@ -120,10 +120,5 @@ func migratedGroupCommitStore(t testing.TB, db *sql.DB, groupCommit int) *sqlsto
 
 // dropTables drops s's tables when the test ends.
 func dropTables(t testing.TB, db *sql.DB, s *sqlstore.Store) {
-	t.Cleanup(func() {
-		for _, table := range []string{"attempts", "schema_migrations"} {
-			_, err := db.Exec("DROP TABLE IF EXISTS " + s.TablePrefix() + table)
-			require.NoError(t, err)
-		}
-	})
+	t.Cleanup(func() { require.NoError(t, s.Drop(context.Background())) })
 }

@@ -33,9 +33,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(ctx))
 	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
-	defer func() {
-		_, _ = db.Exec("DROP TABLE " + table + ", " + endpoints + ", " + s.prefix + "schema_migrations")
-	}()
+	defer func() { require.NoError(t, s.Drop(ctx)) }()
 	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i % 50000), 'invoice.paid', 'ep_' || (i % 500), 'https://example.com/',
 			CASE WHEN i % 100 = 0 THEN 2 WHEN i % 1000 = 1 THEN 3 WHEN i % 7 = 0 THEN 1 ELSE 0 END, i / 50000 + 1, 'first', '', false, 200, NULL, '',
@@ -61,6 +59,13 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	require.NoError(t, err)
 	insertArgs, err := pgArrays(nil, 20)
 	require.NoError(t, err)
+	ds, deps := deltas{}, map[string][]string{}
+	for i := range 50 {
+		ds.done("ep_7", delivery.Attempt{Status: delivery.StatusSuccess, ResponseStatusCode: 204, AttemptedAt: now, ScheduledAt: now})
+		deps["ep_7"] = append(deps["ep_7"], fmt.Sprintf("%026d", i*100))
+	}
+	endpointArgs, err := s.pgBatchArgs(ds, deps)
+	require.NoError(t, err)
 	list := func(q delivery.ListQuery) (string, []any) { return s.listQuery(q, 100) }
 	tests := []struct {
 		name  string
@@ -76,7 +81,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 			"reset": true, "sched": now, "next": nil, "fails": 0, "first_fail": nil, "has_last": true, "code": 200, "error": "", "at": now, "id": "ep_7",
 		}), endpoints + "_pkey"},
 		{"get", s.q.get, []any{"00000000000000000000012345"}, table + "_pkey"},
-		{"group commit", s.q.batch, append(completeArgs, insertArgs...), table + "_pkey"},
+		{"group commit", s.q.batch, slices.Concat(completeArgs, insertArgs, endpointArgs), table + "_pkey"},
 		{"event payload", s.q.event, []any{"evt_42"}, table + "_event"},
 	}
 	for _, q := range []struct {

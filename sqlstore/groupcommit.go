@@ -225,7 +225,8 @@ func (s *Store) writeAlone(ctx context.Context, w *write) error {
 		// As a batch of one; w.err may hold the outcome of a shared batch
 		// that failed.
 		w.err = nil
-		if err := s.runBatchStatement(ctx, []*write{w}); err != nil {
+		err := retryDeadlocks(ctx, func() error { return s.runBatchStatement(ctx, []*write{w}) })
+		if err != nil {
 			return err
 		}
 		return w.err
@@ -252,6 +253,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*write) error {
 // runEach runs each write of batch with its own statements, in one
 // transaction.
 func (s *Store) runEach(ctx context.Context, batch []*write) error {
+	s.stmts.prepareAll(ctx)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
@@ -275,9 +277,9 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 
 // runBatchStatement runs batch on PostgreSQL with one statement, so that
 // it costs one round trip and one plan: data-modifying WITH clauses
-// complete the attempts and insert the new rows, retries only for attempts
-// that were completed and whose cancellation was not requested. What that
-// changes for endpoints follows in the same transaction.
+// complete the attempts, insert the new rows, retries only for attempts
+// that were completed and whose cancellation was not requested, and write
+// what that changes for the endpoints.
 func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	var completes []*write
 	var completeRows, insertRows [][]any
@@ -311,36 +313,67 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		done, err := s.completed(ctx, tx, append(completeArgs, insertArgs...))
-		if err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
-			}
-			return err
+	// What the batch changes for endpoints if every completion is made.
+	ds, deps := deltas{}, map[string][]string{}
+	note := func(ds deltas, w *write, canceled bool) {
+		for _, j := range w.jobs {
+			ds.work(j)
 		}
-		ds := deltas{}
-		for _, w := range batch {
-			for _, j := range w.jobs {
-				ds.work(j)
-			}
-			if w.jobs != nil {
-				continue
-			}
-			canceled, ok := done[w.id]
-			if !ok {
-				// The batch stands; this write's own outcome is all that is left.
-				w.err = s.notCompleted(ctx, tx, w.id)
-				continue
-			}
-			w.err = nil
+		if w.jobs == nil {
 			ds.done(w.final.EndpointID, w.final)
 			if w.next != nil && !canceled {
 				ds.work(*w.next)
 			}
 		}
-		return s.applyDeltas(ctx, tx, ds)
-	})
+	}
+	for _, w := range batch {
+		note(ds, w, false)
+		if w.jobs == nil {
+			deps[w.final.EndpointID] = append(deps[w.final.EndpointID], w.id)
+		}
+	}
+	endpointArgs, err := s.pgBatchArgs(ds, deps)
+	if err != nil {
+		return err
+	}
+	done, err := s.completed(ctx, s.db, slices.Concat(completeArgs, insertArgs, endpointArgs))
+	if err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+		}
+		return err
+	}
+	// The batch is stored; a write's own outcome is all that is left, and
+	// the endpoints of completions that were not made, whose changes the
+	// statement left out, get those of the ones that were.
+	skipped := map[string]bool{}
+	for _, w := range completes {
+		if _, ok := done[w.id]; !ok {
+			w.err = s.notCompleted(ctx, s.db, w.id)
+			skipped[w.final.EndpointID] = true
+		}
+	}
+	if len(skipped) == 0 {
+		return nil
+	}
+	again := deltas{}
+	for _, w := range batch {
+		endpoint := w.final.EndpointID
+		if w.jobs != nil || !skipped[endpoint] {
+			continue
+		}
+		if canceled, ok := done[w.id]; ok {
+			note(again, w, canceled)
+		}
+	}
+	for _, w := range batch {
+		for _, j := range w.jobs {
+			if skipped[j.Attempt.EndpointID] {
+				again.work(j)
+			}
+		}
+	}
+	return retryDeadlocks(ctx, func() error { return s.applyDeltas(ctx, s.db, again) })
 }
 
 // completed runs the PostgreSQL batch statement with args, and returns

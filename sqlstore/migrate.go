@@ -71,16 +71,21 @@ func Migrations(d Dialect, tablePrefix string) (fs.FS, error) {
 }
 
 // statements splits a migration into its statements, which end with ";" at
-// the end of a line. Comment lines are dropped.
+// the end of a line, outside a body quoted with $$ (a PostgreSQL
+// function's). Comment lines are dropped.
 func statements(sqlText string) []string {
 	var out []string
 	var cur strings.Builder
+	inBody := false
 	for line := range strings.Lines(sqlText) {
 		if strings.HasPrefix(strings.TrimSpace(line), "--") {
 			continue
 		}
 		cur.WriteString(line)
-		if trimmed := strings.TrimSpace(line); strings.HasSuffix(trimmed, ";") {
+		if strings.Count(line, "$$")%2 == 1 {
+			inBody = !inBody
+		}
+		if trimmed := strings.TrimSpace(line); !inBody && strings.HasSuffix(trimmed, ";") {
 			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
 			cur.Reset()
 		}
@@ -269,4 +274,24 @@ func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, table string
 		}
 	}
 	return tx.Commit()
+}
+
+// Drop deletes everything Migrate created: the Store's tables, with every
+// attempt in them, and on PostgreSQL its claim function. It is for tests
+// that share a database, and for removing the library; nothing calls it
+// implicitly. Dropping what does not exist is not an error.
+func (s *Store) Drop(ctx context.Context) error {
+	var stmts []string
+	if s.dialect == Postgres {
+		stmts = append(stmts, "DROP FUNCTION IF EXISTS "+s.prefix+"claim")
+	}
+	for _, table := range []string{"attempts", "endpoints", "schema_migrations"} {
+		stmts = append(stmts, "DROP TABLE IF EXISTS "+s.prefix+table)
+	}
+	for _, stmt := range stmts {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlstore: drop: %w", err)
+		}
+	}
+	return nil
 }

@@ -13,7 +13,7 @@ type namedStmt struct {
 	names []string
 }
 
-var paramName = regexp.MustCompile(`:[a-z_][a-z0-9_]*`)
+var paramName = regexp.MustCompile(`:([a-z_][a-z0-9_]*)`)
 
 // Parameter types, which PostgreSQL needs spelled out for a parameter that
 // only appears where its type cannot be inferred, such as "? IS NULL".

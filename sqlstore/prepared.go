@@ -3,7 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // stmtCache prepares the Store's hot single-row statements once and
@@ -12,11 +15,47 @@ import (
 // themselves (pgx does by default), so it is not used there.
 type stmtCache struct {
 	db *sql.DB
-	// hot holds the queries worth preparing.
+	// hot holds the queries worth preparing, under mu.
 	hot map[string]bool
 
 	mu       sync.Mutex
 	prepared map[string]*sql.Stmt
+	// all is set once every hot query is prepared.
+	all atomic.Bool
+}
+
+// prepareAll prepares every hot query not prepared yet, outside any
+// transaction, so that transactions find them prepared. A query that
+// cannot be prepared yet (before Migrate) is tried again on the next call.
+func (p *stmtCache) prepareAll(ctx context.Context) {
+	if p == nil || p.all.Load() {
+		return
+	}
+	p.mu.Lock()
+	queries := slices.Collect(maps.Keys(p.hot))
+	p.mu.Unlock()
+	all := true
+	for _, query := range queries {
+		all = p.get(ctx, query, false) != nil && all
+	}
+	p.all.Store(all)
+}
+
+// maxHot bounds the queries a stmtCache prepares.
+const maxHot = 256
+
+// wish makes query hot, to be prepared by the next prepareAll: a query
+// built for a number of rows, which recurs with that number.
+func (p *stmtCache) wish(query string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.hot[query] && len(p.hot) < maxHot {
+		p.hot[query] = true
+		p.all.Store(false)
+	}
 }
 
 // get returns query prepared, or nil when it is not hot or cannot be
@@ -25,12 +64,12 @@ type stmtCache struct {
 // connection held by the transaction, preparing would wait forever. It
 // cannot be prepared before Migrate made the table, either.
 func (p *stmtCache) get(ctx context.Context, query string, inTx bool) *sql.Stmt {
-	if !p.hot[query] {
+	p.mu.Lock()
+	hot, st := p.hot[query], p.prepared[query]
+	p.mu.Unlock()
+	if !hot {
 		return nil
 	}
-	p.mu.Lock()
-	st := p.prepared[query]
-	p.mu.Unlock()
 	if st != nil || inTx {
 		return st
 	}

@@ -106,12 +106,13 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 		notifyChannel = notifyChannelOf(c.TablePrefix)
 	}
 	st := &Store{
-		db: db, dialect: c.Dialect, prefix: c.TablePrefix, q: newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel),
-		eq: newEndpointQueries(c.Dialect, c.TablePrefix),
+		db: db, dialect: c.Dialect, prefix: c.TablePrefix, eq: newEndpointQueries(c.Dialect, c.TablePrefix),
 	}
+	st.q = newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel, st.eq.pgBatch)
 	if c.Dialect != Postgres {
 		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
 			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true, st.q.insertOne: true,
+			st.eq.ready: true, st.eq.due: true, st.eq.next: true, st.eq.park: true, st.eq.outcome.query: true, st.eq.upsertOne: true,
 		}}
 	}
 	st.commits = &committer{max: c.GroupCommit, flushers: c.Dialect.flushers(), run: st.runBatch, alone: st.writeAlone}
@@ -172,7 +173,8 @@ type queries struct {
 	// batch, on PostgreSQL, is the statement that runs a group commit's
 	// batch: it takes complete's arguments and the insert arguments of the
 	// new rows, each followed by the ID of the attempt whose completion it
-	// depends on or NULL, as arrays a column (see pgArrays).
+	// depends on or NULL, as arrays a column (see pgArrays), then the
+	// arguments of the endpoints' clauses (see endpointQueries.pgBatch).
 	batch string
 }
 
@@ -180,7 +182,7 @@ type queries struct {
 // order of complete's arguments.
 const completeColumns = "v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id"
 
-func newQueries(d Dialect, table, notifyChannel string) queries {
+func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries {
 	notify := "NULL"
 	if notifyChannel != "" {
 		// The channel is the validated table prefix and "due": no quote
@@ -222,7 +224,7 @@ func newQueries(d Dialect, table, notifyChannel string) queries {
 			"?::bytea[], ?::varchar[], ?::timestamptz[], ?::varchar[]) AS n (" + columns + ", payload, lease_owner, lease_until, after_id)), " +
 			"i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) SELECT " + columns +
 			", payload, lease_owner, lease_until FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)) " +
-			"SELECT id, cancel_requested FROM u"),
+			batchEndpoints + " SELECT id, cancel_requested FROM u"),
 	}
 }
 
@@ -612,6 +614,7 @@ func (s *Store) notCompleted(ctx context.Context, db querier, id string) error {
 // inTx runs fn in a transaction, committed if fn returns nil. A
 // transaction the engine aborted to break a deadlock is run again.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	s.stmts.prepareAll(ctx)
 	return retryDeadlocks(ctx, func() error {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {

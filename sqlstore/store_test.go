@@ -287,10 +287,7 @@ func TestClosedDatabase(t *testing.T) {
 			db := e.open(t)
 			s := migratedStore(t, db)
 			// Drop the tables first: once closed, cleanup cannot.
-			for _, table := range []string{"attempts", "schema_migrations"} {
-				_, err := db.Exec("DROP TABLE " + s.TablePrefix() + table)
-				require.NoError(t, err)
-			}
+			require.NoError(t, s.Drop(context.Background()))
 			require.NoError(t, db.Close())
 			_, err := s.Get(context.Background(), "x")
 			require.ErrorContains(t, err, "sqlstore: get x: sql: database is closed")

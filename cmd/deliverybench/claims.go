@@ -144,7 +144,7 @@ func filledStore(ctx context.Context, db *sql.DB, size int) (*sqlstore.Store, fu
 		drop()
 		return nil, nil, err
 	}
-	return s, func() { _, _ = db.Exec("DROP TABLE " + table + ", " + prefix + "schema_migrations") }, nil
+	return s, func() { _ = s.Drop(context.Background()) }, nil
 }
 
 // rawComplete marks jobs delivered with one statement, outside the timing.

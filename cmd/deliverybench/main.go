@@ -408,8 +408,7 @@ func migrated(db *sql.DB, prefix string, drop bool) (delivery.Store, func(), err
 	}
 	return s, func() {
 		if drop {
-			_, _ = db.Exec("DROP TABLE " + prefix + "attempts")
-			_, _ = db.Exec("DROP TABLE " + prefix + "schema_migrations")
+			_ = s.Drop(context.Background())
 		}
 		_ = db.Close()
 	}, nil

@@ -37,7 +37,7 @@ func TestNotificationWakesWorker(t *testing.T) {
 	store, err := sqlstore.New(db, &sqlstore.Config{TablePrefix: prefix})
 	require.NoError(t, err)
 	require.NoError(t, store.Migrate(ctx))
-	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE " + prefix + "attempts, " + prefix + "schema_migrations") })
+	t.Cleanup(func() { require.NoError(t, store.Drop(context.Background())) })
 
 	r := deliverytest.NewReceiver(t)
 	cfg := r.Config()

@@ -14,7 +14,6 @@ CREATE TABLE {prefix}endpoints (
     failing_since    DATETIME(6),
     last_status_code INTEGER      NOT NULL DEFAULT 0,
     last_error       TEXT         NOT NULL,
-    last_attempt_at  DATETIME(6),
     paused_until     DATETIME(6),
     cooldown_ns      BIGINT       NOT NULL DEFAULT 0,
     disabled_at      DATETIME(6),

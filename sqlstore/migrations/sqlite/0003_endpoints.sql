@@ -15,7 +15,6 @@ CREATE TABLE {prefix}endpoints (
     failing_since    INTEGER,
     last_status_code INTEGER NOT NULL DEFAULT 0,
     last_error       TEXT    NOT NULL DEFAULT '',
-    last_attempt_at  INTEGER,
     paused_until     INTEGER,
     cooldown_ns      INTEGER NOT NULL DEFAULT 0,
     disabled_at      INTEGER
