@@ -41,14 +41,20 @@ var buildWorker = sync.OnceValues(func() (string, error) {
 type countingReceiver struct {
 	*httptest.Server
 	failRate float64
+	// hold, when set, is how long each request is held open, so that
+	// requests overlap.
+	hold     time.Duration
 	mu       sync.Mutex
 	hits     map[string]int
 	accepted map[string]int
-	total    atomic.Int64
+	// open and most count the requests open per endpoint (the URL path),
+	// now and at most.
+	open, most map[string]int
+	total      atomic.Int64
 }
 
 func newCountingReceiver(t *testing.T, failRate float64) *countingReceiver {
-	r := &countingReceiver{failRate: failRate, hits: map[string]int{}, accepted: map[string]int{}}
+	r := &countingReceiver{failRate: failRate, hits: map[string]int{}, accepted: map[string]int{}, open: map[string]int{}, most: map[string]int{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		id := req.Header.Get("webhook-id")
 		fail := rand.Float64() < r.failRate
@@ -57,6 +63,12 @@ func newCountingReceiver(t *testing.T, failRate float64) *countingReceiver {
 		if !fail {
 			r.accepted[id]++
 		}
+		r.open[req.URL.Path]++
+		r.most[req.URL.Path] = max(r.most[req.URL.Path], r.open[req.URL.Path])
+		r.mu.Unlock()
+		time.Sleep(r.hold)
+		r.mu.Lock()
+		r.open[req.URL.Path]--
 		r.mu.Unlock()
 		r.total.Add(1)
 		if fail {
@@ -121,11 +133,11 @@ func enqueue(t *testing.T, s *sqlstore.Store, n int) {
 	}
 }
 
-func startWorker(t *testing.T, env processEnv, receiver string, exitWhenIdle bool) *exec.Cmd {
+func startWorker(t *testing.T, env processEnv, receiver string, exitWhenIdle bool, flags ...string) *exec.Cmd {
 	bin, err := buildWorker()
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "-driver", env.driver, "-dsn", env.dsn, "-prefix", env.store.TablePrefix(),
-		"-receiver", receiver, fmt.Sprintf("-exit-when-idle=%v", exitWhenIdle))
+	cmd := exec.Command(bin, append([]string{"-driver", env.driver, "-dsn", env.dsn, "-prefix", env.store.TablePrefix(),
+		"-receiver", receiver, fmt.Sprintf("-exit-when-idle=%v", exitWhenIdle)}, flags...)...)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	return cmd
@@ -292,6 +304,40 @@ func TestConcurrentEnqueueProcesses(t *testing.T) {
 			for id, c := range perEvent {
 				require.Equal(t, 1, c, "event %s", id)
 			}
+		})
+	}
+}
+
+// Three worker processes with PerEndpoint 2 share one database: the
+// receiver, which holds each request open a little so that requests
+// overlap, never has more than 2 requests open to one endpoint, since the
+// store keeps the limit across processes.
+func TestPerEndpointAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs worker processes")
+	}
+	const n, perEndpoint = 600, 2
+	for name, setup := range serverEngines(t, "run workers") {
+		t.Run(name, func(t *testing.T) {
+			env := setup(t)
+			enqueue(t, env.store, n)
+			r := newCountingReceiver(t, 0.1)
+			r.hold = 5 * time.Millisecond
+			var cmds []*exec.Cmd
+			for range 3 {
+				cmds = append(cmds, startWorker(t, env, r.URL, true, fmt.Sprintf("-per-endpoint=%d", perEndpoint)))
+			}
+			for _, cmd := range cmds {
+				require.NoError(t, cmd.Wait())
+			}
+			requireAllDelivered(t, env, r, n)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			require.Len(t, r.most, 10, "every endpoint got requests")
+			for ep, most := range r.most {
+				require.LessOrEqual(t, most, perEndpoint, "endpoint %s had %d requests open at once", ep, most)
+			}
+			t.Logf("%s: %d deliveries by 3 processes, %d requests, most open at once per endpoint: %v", name, n, r.total.Load(), r.most)
 		})
 	}
 }

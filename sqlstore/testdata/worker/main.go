@@ -30,6 +30,7 @@ func main() {
 	prefix := flag.String("prefix", sqlstore.DefaultTablePrefix, "the table prefix")
 	receiver := flag.String("receiver", "", "the receiver's base URL; endpoint ep_X is at /ep_X")
 	exitWhenIdle := flag.Bool("exit-when-idle", false, "stop and exit once no attempt is pending")
+	perEndpoint := flag.Int("per-endpoint", 16, "Config.PerEndpoint")
 	enqueue := flag.Int("enqueue", 0, "instead of working, enqueue events evt_00000 to this number less one, to endpoints ep_0 to ep_9, "+
 		"and print how many were stored and how many were duplicates")
 	flag.Parse()
@@ -37,7 +38,7 @@ func main() {
 	if *enqueue > 0 {
 		err = enqueueAll(*driver, *dsn, *prefix, *enqueue)
 	} else {
-		err = run(*driver, *dsn, *prefix, *receiver, *exitWhenIdle)
+		err = run(*driver, *dsn, *prefix, *receiver, *exitWhenIdle, *perEndpoint)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -108,7 +109,7 @@ func enqueueAll(driver, dsn, prefix string, n int) error {
 	return nil
 }
 
-func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
+func run(driver, dsn, prefix, receiver string, exitWhenIdle bool, perEndpoint int) error {
 	db, store, err := open(driver, dsn, prefix)
 	if err != nil {
 		return err
@@ -120,7 +121,7 @@ func run(driver, dsn, prefix, receiver string, exitWhenIdle bool) error {
 		Lease:         3 * time.Second,
 		PollInterval:  20 * time.Millisecond,
 		Workers:       16,
-		PerEndpoint:   16,
+		PerEndpoint:   perEndpoint,
 		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: receiver + "/" + id}, nil
 		},
