@@ -63,6 +63,8 @@ func main() {
 	latency := flag.Int("latency", 0, "measure commit-to-send latency of this many EnqueueTx calls on -postgres, polling against notifications (0 skips it)")
 	latencyMode := flag.Bool("latency-worker", false, "run as the latency scenario's worker process on -dsn and -prefix")
 	notify := flag.Bool("notify", false, "the latency worker listens for notifications")
+	fair := flag.Duration("fairness", 0, "run the fairness scenario for this long on each store (0 skips it)")
+	fairMode := flag.Bool("fairness-worker", false, "run as a worker process of the fairness scenario on -driver, -dsn and -prefix")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -80,6 +82,10 @@ func main() {
 		err = serveReceiver()
 	case *drainMode:
 		err = drainWorker(*driver, *dsn, *prefix, flag.Arg(0))
+	case *fairMode:
+		err = fairnessWorker(*driver, *dsn, *prefix, flag.Arg(0))
+	case *fair > 0:
+		err = runFairness(*fair, *pg, *my, *only)
 	case *latencyMode:
 		err = latencyWorker(*dsn, *prefix, flag.Arg(0), *notify)
 	case *latency > 0:
