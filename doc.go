@@ -77,7 +77,8 @@
 // insert. [Dispatcher.Start] runs a
 // worker that claims due attempts from the store in batches, each under a
 // lease, and sends them, at most Config.Workers at once and
-// Config.PerEndpoint to one endpoint; [Dispatcher.Stop] stops it gracefully.
+// Config.PerEndpoint to one endpoint (see Fair scheduling);
+// [Dispatcher.Stop] stops it gracefully.
 // Enqueue wakes the worker of its Dispatcher at once; other processes find
 // new work within Config.PollInterval, or at once when something calls
 // [Dispatcher.Wake], as sqlstore/pgnotify does on PostgreSQL when an
@@ -110,6 +111,55 @@
 // re-enqueues, for an endpoint, every event whose last attempt failed
 // since a given time.
 //
+// # Fair scheduling
+//
+// One customer's endpoint never delays another's. The store decides what a
+// claim takes (see Fair claims in [Store]): endpoints with due work take
+// turns, each served with at most Config.PerEndpoint attempts in flight,
+// counting those of every process that shares the store, so an endpoint
+// that hangs or answers slowly holds its own places and no others, and a
+// backlog of any size waits behind the endpoints that are due. A place is
+// taken from the claim until the outcome is recorded.
+//
+// # Endpoint health
+//
+// Every recorded outcome updates the endpoint's [EndpointHealth]: its
+// streak of consecutive failures, when the streak began, the last status
+// and error. A [HealthStore] (memstore, sqlstore) keeps it for every
+// process; [Dispatcher.EndpointHealth] reads it. Config.Breaker says what
+// follows a streak:
+//
+//   - Circuit breaker. After Breaker.Threshold consecutive failures (10)
+//     the endpoint is paused for Breaker.Cooldown (30 s): its due attempts
+//     are not claimed and stay pending, unchanged. Then one probe attempt
+//     goes out at a time; a success closes the breaker, a failure pauses
+//     the endpoint again for twice as long, up to Breaker.MaxCooldown (30
+//     min). The breaker opens before the failure that reaches the threshold
+//     is recorded, so that no claim sends the endpoint's next attempt in
+//     between.
+//   - Retry-After. A 429 or 503 with Retry-After pauses the whole endpoint
+//     until then, as well as scheduling the attempt's retry.
+//   - Disabling. After Breaker.DisableAfter (5 days) of nothing but
+//     failures, the library stops sending to the endpoint and calls
+//     Config.OnEndpointHealth once, across every process, with the health
+//     it recorded, so that the host can tell its customer and, if it
+//     wants, disable the endpoint itself (ErrEndpointGone from
+//     LookupEndpoint cancels its pending attempts). The pending attempts
+//     stay pending; [Dispatcher.ResumeEndpoint] sends them. Attempts
+//     canceled meanwhile stay canceled, as records never change:
+//     [Dispatcher.Resend] sends their events again.
+//
+// Only requests that were sent count: a failed endpoint lookup, or an
+// attempt taken over from a dead sender, is not the endpoint's doing.
+// Every change of state (opened, reopened, paused for Retry-After, closed
+// by a probe, disabled, resumed) is logged and reported to
+// Config.OnEndpointHealth.
+//
+// Endpoint.RateLimit and Endpoint.Burst limit the requests a second the
+// worker sends to an endpoint, per process. A request that would wait
+// longer than half the margin between Config.Lease and Config.Timeout is
+// not held in a worker: the endpoint is paused until its turn.
+//
 // # Guarantees
 //
 // Delivery is at least once. Every attempt of an event carries the event ID
@@ -132,10 +182,11 @@
 //     together; nothing is lost.
 //
 // On PostgreSQL and MySQL, workers in any number of processes never send
-// the same attempt twice while its lease holds. Config.Workers and
-// Config.PerEndpoint limit each process on its own. A lease is Config.Lease
-// long, which must exceed Config.Timeout; leases are compared with each
-// process's clock, so keep the clocks of the processes in sync.
+// the same attempt twice while its lease holds. Config.Workers limits each
+// process on its own; Config.PerEndpoint holds across all of them. A lease
+// is Config.Lease long, which must exceed Config.Timeout; leases are
+// compared with each process's clock, so keep the clocks of the processes
+// in sync.
 //
 // # Signing
 //

@@ -80,6 +80,9 @@ func runWorker(ctx context.Context, store delivery.Store) (stop func(context.Con
 		OnGiveUp: func(ctx context.Context, last delivery.Attempt, reason error) {
 			// Alert: the policy gave up on this delivery.
 		},
+		OnEndpointHealth: func(ctx context.Context, h delivery.EndpointHealth) {
+			// Tell the customer: its endpoint is paused, disabled, or back (h.State(time.Now())).
+		},
 	})
 	if err != nil {
 		return nil, err

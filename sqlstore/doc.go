@@ -40,6 +40,14 @@
 // column. On MySQL, which commits DDL statement by statement, a migration
 // interrupted midway must be finished by hand (see Migrate).
 //
+// Migration 0003 adds the endpoints table (see Endpoints below), gives
+// every endpoint with pending attempts its turn, replaces the index of due
+// attempts with the two a claim reads per endpoint, and on PostgreSQL
+// creates the claim function. Stop every process of the previous version
+// before running it: their inserts would not give endpoints their turns,
+// so a worker of this version would not claim them until the endpoint's
+// next insert.
+//
 // SQLite, the embedded default, in one call:
 //
 //	import _ "modernc.org/sqlite"
@@ -77,9 +85,47 @@
 //
 // On PostgreSQL and MySQL many processes can share one database: Claim
 // selects with FOR UPDATE SKIP LOCKED, so that two processes never take
-// the same attempt while its lease holds. On PostgreSQL the selection and
-// the lease are one UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)
-// statement.
+// the same attempt while its lease holds, and Config.PerEndpoint holds
+// across all of them (see Endpoints).
+//
+// Drop deletes everything Migrate created, for tests that share a
+// database.
+//
+// # Endpoints
+//
+// PREFIXendpoints holds a row per endpoint that ever had an attempt or a
+// health record: its turn in the claims (ready_at, with served and
+// saturated to order and park it) and its health (the streak of failures,
+// when it began, the last status and error, the pause, the breaker's
+// cool-down, and when the endpoint was disabled), so that every process
+// agrees on it.
+//
+// A claim locks the rows of the endpoints whose turn has come, first in
+// line first, with FOR UPDATE SKIP LOCKED, so that concurrent claimers
+// serve different endpoints; counts each one's leases in a later
+// statement, which sees every lease committed before the lock was granted,
+// so that PerEndpoint is exact across processes; leases each one's due
+// attempts up to its room, one endpoint after another; and writes each
+// endpoint's next turn: now, behind the others, when it may have more; the
+// end of its first lease when it has no room (a completion brings it back
+// at once); its next due time; or none. Its cost follows the endpoints it
+// serves, not the backlog of any one nor the number of endpoints waiting:
+// an endpoint that is paused, disabled, without room or without due work
+// is not in the range of the index a claim reads. On PostgreSQL the whole
+// claim is one call of a PL/pgSQL function, PREFIXclaim, so that it costs
+// one round trip; on MySQL it runs at READ COMMITTED, so that the count
+// sees what committed since the transaction began.
+//
+// Every write keeps the rows up to date in the same transaction: an insert
+// gives its endpoint a turn if it has none that comes earlier, and a
+// completion records the outcome in the endpoint's health and brings the
+// endpoint back if it was waiting for a place. So writes to one endpoint
+// wait for each other at its row: on PostgreSQL an InsertTx holds the row
+// of each endpoint it enqueued to until the host's transaction ends, so
+// that concurrent transactions that enqueue to the same endpoint commit one
+// after the other. Keep such transactions short, or enqueue after them
+// with Insert. A group commit touches its endpoints' rows in the order of
+// their IDs.
 //
 // # Group commit
 //
@@ -129,24 +175,23 @@
 // # Indexes
 //
 // Every hot query is served by an index, so that its cost does not grow
-// with the table: claiming due attempts (a partial index on pending rows by
-// scheduled_at; on MySQL, which has no partial index, one that leads with
-// status), getting by ID (the primary key), listing by event, by endpoint,
-// by status, and by status and scheduled time, and reading an event's
-// payload; a group commit finds its attempts by primary key.
-// TestPostgresPlansUseIndexes checks the PostgreSQL plans on 200,000 rows;
-// with -v it prints them, for instance the claim:
+// with the table: finding the endpoints whose turn has come (a partial
+// index on ready_at), reading one endpoint's due attempts and counting its
+// leases (partial indexes on pending rows by endpoint and scheduled_at,
+// and by endpoint and lease end; on MySQL, which has no partial index,
+// ones that lead with status), getting by ID (the primary key), listing by
+// event, by endpoint, by status, and by status and scheduled time, and
+// reading an event's payload; a group commit finds its attempts and
+// endpoints by primary key. TestPostgresPlansUseIndexes checks the
+// PostgreSQL plans on 200,000 rows and 10,000 endpoints (and that the
+// claim function reads no table whole); with -v it prints them, for
+// instance a group commit:
 //
 //	Update on delivery_attempts
 //	  ->  Nested Loop
-//	        ->  Subquery Scan on c
-//	              ->  Limit
-//	                    ->  LockRows
-//	                          ->  Index Scan using delivery_attempts_due on delivery_attempts
-//	                                Index Cond: (scheduled_at <= $3)
-//	                                Filter: (((lease_until IS NULL) OR (lease_until <= $4)) AND (status = 2))
+//	        ->  Function Scan on unnest v
 //	        ->  Index Scan using delivery_attempts_pkey on delivery_attempts
-//	              Index Cond: ((id)::text = (c.c_id)::text)
+//	              Index Cond: ((id)::text = v.v_id)
 //
 // and a page of one endpoint's attempts:
 //

@@ -56,6 +56,17 @@ func testHealth(t *testing.T, s delivery.Store) {
 		}
 	}
 	require.Equal(t, delivery.HealthOK, want.State(base))
+
+	// A failure that sent no request (a lease that ended, a lookup that
+	// failed) is not the endpoint's: it changes nothing.
+	e := pending("evt_5", "ep_1")
+	insert(t, s, e)
+	f := completed(e, delivery.StatusFailure)
+	f.AttemptedAt, f.ResponseStatusCode, f.Error = time.Time{}, 0, "lease expired"
+	require.NoError(t, s.Complete(ctx, f, nil))
+	h, err = hs.Health(ctx, "ep_1")
+	require.NoError(t, err)
+	require.Equal(t, want, h)
 }
 
 // testHealthPause checks that a paused endpoint's attempts are not claimed

@@ -82,6 +82,22 @@ var brokenStores = map[string]struct {
 		func() delivery.Store { return &plainPreconditions{memstore.New()} },
 		[]string{"Preconditions"},
 	},
+	"per-endpoint limit ignored": {
+		func() delivery.Store { return &ignoresPerEndpoint{memstore.New()} },
+		[]string{"FairClaims", "ConcurrentFairClaims"},
+	},
+	"health forgotten": {
+		func() delivery.Store { return &forgetsHealth{memstore.New()} },
+		[]string{"Health"},
+	},
+	"pause ignored": {
+		func() delivery.Store { return &ignoresPause{memstore.New()} },
+		[]string{"HealthPause", "HealthProbe"},
+	},
+	"probe unmarked": {
+		func() delivery.Store { return &unmarkedProbe{memstore.New()} },
+		[]string{"HealthProbe"},
+	},
 }
 
 const brokenEnv = "STORETEST_BROKEN_STORE"
@@ -347,3 +363,37 @@ func (s *plainPreconditions) Claim(ctx context.Context, req delivery.ClaimReques
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type ignoresPerEndpoint struct{ *memstore.Store }
+
+func (s *ignoresPerEndpoint) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	req.PerEndpoint = 0
+	return s.Store.Claim(ctx, req)
+}
+
+type forgetsHealth struct{ *memstore.Store }
+
+func (s *forgetsHealth) Health(_ context.Context, endpointID string) (delivery.EndpointHealth, error) {
+	return delivery.EndpointHealth{EndpointID: endpointID}, nil
+}
+
+type ignoresPause struct{ *memstore.Store }
+
+func (s *ignoresPause) Pause(ctx context.Context, req delivery.PauseRequest) (delivery.EndpointHealth, error) {
+	if err := req.Validate(); err != nil {
+		return delivery.EndpointHealth{}, err
+	}
+	h, err := s.Health(ctx, req.EndpointID)
+	h.PausedUntil, h.Cooldown = req.Until, max(req.Cooldown, h.Cooldown)
+	return h, err
+}
+
+type unmarkedProbe struct{ *memstore.Store }
+
+func (s *unmarkedProbe) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	jobs, err := s.Store.Claim(ctx, req)
+	for i := range jobs {
+		jobs[i].Probe = false
+	}
+	return jobs, err
+}

@@ -47,45 +47,47 @@ func claims(pgDSN string, sizes []int, loopBacklog int) error {
 	defer db.Close()
 	ctx := context.Background()
 
-	fmt.Printf("Claim of %d due attempts on PostgreSQL, by backlog (mean of 50 claims, each then completed)\n\n", claimBatch)
-	fmt.Printf("%10s %12s %8s %10s %10s\n", "backlog", "per claim", "ratio", "seq scans", "due index")
+	fmt.Printf("Claim of %d due attempts on PostgreSQL, by backlog and endpoints with due work (mean of 50 claims, each then completed)\n\n", claimBatch)
+	fmt.Printf("%10s %10s %12s %8s %10s %12s\n", "backlog", "endpoints", "per claim", "ratio", "seq scans", "queue index")
 	var first time.Duration
 	for _, size := range sizes {
-		s, drop, err := filledStore(ctx, db, size)
-		if err != nil {
-			return err
-		}
-		time.Sleep(1100 * time.Millisecond) // let the statistics catch up
-		seq0, due0, err := scans(ctx, db, s)
-		if err != nil {
-			drop()
-			return err
-		}
-		var total time.Duration
-		for range 50 {
-			start := time.Now()
-			jobs, err := s.Claim(ctx, delivery.ClaimRequest{Owner: "bench", Limit: claimBatch, Now: time.Now(), Until: time.Now().Add(time.Minute)})
-			total += time.Since(start)
+		for _, endpoints := range []int{10, 10000} {
+			s, drop, err := filledStore(ctx, db, size, endpoints)
+			if err != nil {
+				return err
+			}
+			time.Sleep(1100 * time.Millisecond) // let the statistics catch up
+			seq0, idx0, err := scans(ctx, db, s)
 			if err != nil {
 				drop()
 				return err
 			}
-			if err := rawComplete(ctx, db, s, jobs); err != nil {
-				drop()
+			var total time.Duration
+			for range 50 {
+				start := time.Now()
+				jobs, err := s.Claim(ctx, delivery.ClaimRequest{Owner: "bench", Limit: claimBatch, Now: time.Now(), Until: time.Now().Add(time.Minute)})
+				total += time.Since(start)
+				if err != nil {
+					drop()
+					return err
+				}
+				if err := rawComplete(ctx, db, s, jobs); err != nil {
+					drop()
+					return err
+				}
+			}
+			mean := total / 50
+			if first == 0 {
+				first = mean
+			}
+			time.Sleep(1100 * time.Millisecond)
+			seq1, idx1, err := scans(ctx, db, s)
+			drop()
+			if err != nil {
 				return err
 			}
+			fmt.Printf("%10d %10d %12v %7.2fx %10d %12d\n", size, endpoints, mean.Round(time.Microsecond), float64(mean)/float64(first), seq1-seq0, idx1-idx0)
 		}
-		mean := total / 50
-		if first == 0 {
-			first = mean
-		}
-		time.Sleep(1100 * time.Millisecond)
-		seq1, due1, err := scans(ctx, db, s)
-		drop()
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%10d %12v %7.2fx %10d %10d\n", size, mean.Round(time.Microsecond), float64(mean)/float64(first), seq1-seq0, due1-due0)
 	}
 
 	fmt.Printf("\nDraining %d attempts without HTTP, claims of %d on PostgreSQL; median of %d runs, in turns\n\n", loopBacklog, claimBatch, loopReps)
@@ -122,8 +124,9 @@ func claims(pgDSN string, sizes []int, loopBacklog int) error {
 }
 
 // filledStore returns a migrated store on db holding size due attempts
-// with small payloads, written by the server itself, and what drops it.
-func filledStore(ctx context.Context, db *sql.DB, size int) (*sqlstore.Store, func(), error) {
+// with small payloads, spread over the given number of endpoints, written
+// by the server itself, and what drops it.
+func filledStore(ctx context.Context, db *sql.DB, size, endpoints int) (*sqlstore.Store, func(), error) {
 	prefix := fmt.Sprintf("claim%d_", time.Now().UnixNano()%1e9)
 	st, drop, err := migrated(db, prefix, true)
 	if err != nil {
@@ -134,11 +137,19 @@ func filledStore(ctx context.Context, db *sql.DB, size int) (*sqlstore.Store, fu
 	// #nosec G202 G701 -- the table is the bench's own.
 	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (id, event_id, event_type, endpoint_id, endpoint_url, status, attempt_number,
 		triggered_by, response, response_truncated, response_status_code, error, duration_ns, scheduled_at, payload)
-		SELECT lpad(i::text, 26, '0'), 'evt_' || i, 'bench', 'ep_' || (i % 10), 'https://example.com/ep_' || (i % 10), 2, 1,
+		SELECT lpad(i::text, 26, '0'), 'evt_' || i, 'bench', 'ep_' || (i % $2), 'https://example.com/ep_' || (i % $2), 2, 1,
 			'first', '', false, 0, '', 0, now() - interval '1 hour' + i * interval '1 millisecond', '{}'
-		FROM generate_series(1, $1::int) AS i`, size)
+		FROM generate_series(1, $1::int) AS i`, size, endpoints)
 	if err == nil {
-		_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+table) // as autovacuum would soon, but not during the measurement
+		// Each endpoint's turn, as inserts give it.
+		// #nosec G202 G701 -- the table is the bench's own.
+		_, err = db.ExecContext(ctx, `INSERT INTO `+prefix+`endpoints (endpoint_id, ready_at)
+			SELECT 'ep_' || e, now() - interval '1 hour' FROM generate_series(0, $1::int - 1) AS e`, endpoints)
+	}
+	for _, t := range []string{table, prefix + "endpoints"} {
+		if err == nil {
+			_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+t) // as autovacuum would soon, but not during the measurement
+		}
 	}
 	if err != nil {
 		drop()
@@ -173,21 +184,21 @@ func markDone(ctx context.Context, db interface {
 	return err
 }
 
-// scans returns how many times the table of s was read whole, and how
-// often through its index of due attempts, as the server's statistics
-// count them. They lag by up to a second.
-func scans(ctx context.Context, db *sql.DB, s *sqlstore.Store) (seq, due int64, err error) {
+// scans returns how many times the attempts table of s was read whole,
+// and how often through its index of pending attempts by endpoint, as the
+// server's statistics count them. They lag by up to a second.
+func scans(ctx context.Context, db *sql.DB, s *sqlstore.Store) (seq, queue int64, err error) {
 	table := s.TablePrefix() + "attempts"
 	err = db.QueryRowContext(ctx, `SELECT t.seq_scan, i.idx_scan FROM pg_stat_user_tables t
 		JOIN pg_stat_user_indexes i ON i.relid = t.relid AND i.indexrelname = $2
-		WHERE t.relname = $1`, table, table+"_due").Scan(&seq, &due)
-	return seq, due, err
+		WHERE t.relname = $1`, table, table+"_queue").Scan(&seq, &queue)
+	return seq, queue, err
 }
 
 // timedDrain fills a store with n due attempts and measures a loop that
 // drains it: attempts a second, and this process's CPU time an attempt.
 func timedDrain(ctx context.Context, db *sql.DB, n int, loop func(context.Context, *sql.DB, *sqlstore.Store) error) (result, error) {
-	s, drop, err := filledStore(ctx, db, n)
+	s, drop, err := filledStore(ctx, db, n, 10)
 	if err != nil {
 		return result{}, err
 	}
