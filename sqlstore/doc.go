@@ -132,8 +132,8 @@
 // Concurrent Insert and Complete calls share transactions. A call that
 // finds no transaction of the Store running writes at once, alone, in one
 // statement where it can; calls that arrive meanwhile queue up, and when
-// the running transaction ends, up to Config.GroupCommit (128; on MySQL 1,
-// which turns this off) of them go into the next one. Every call still returns only after its own
+// the running transaction ends, up to Config.GroupCommit (128) of them go
+// into the next one. Every call still returns only after its own
 // transaction committed, so durability is exactly that of a transaction a
 // call: nothing is acknowledged before it is on disk, and no write waits on
 // a timer. What is shared is the commit (on SQLite with synchronous=FULL,

@@ -12,9 +12,8 @@ import (
 	"github.com/webhookkit/delivery"
 )
 
-// DefaultGroupCommit is the default of Config.GroupCommit on SQLite and
-// PostgreSQL: the most writes one transaction carries. On MySQL the
-// default is 1, no sharing.
+// DefaultGroupCommit is the default of Config.GroupCommit: the most writes
+// one transaction carries.
 const DefaultGroupCommit = 128
 
 // write is one Insert or Complete waiting for its transaction.

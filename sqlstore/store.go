@@ -34,10 +34,7 @@ type Config struct {
 	// durability changes; what is shared is the commit, which on SQLite
 	// with synchronous=FULL is a sync of the file. A lone call does not
 	// wait for others. 1 gives every call a transaction of its own.
-	// Defaults to DefaultGroupCommit, except on MySQL, where it defaults
-	// to 1: InnoDB already merges the log flushes of concurrent commits,
-	// and a shared transaction would run its statements one after another
-	// on one connection, which measured no faster.
+	// Defaults to DefaultGroupCommit.
 	GroupCommit int
 	// NoNotify turns off the PostgreSQL notification that InsertTx sends
 	// in the host's transaction, on the channel NotifyChannel names, so
@@ -97,9 +94,6 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	if c.GroupCommit == 0 {
 		c.GroupCommit = DefaultGroupCommit
-		if c.Dialect == MySQL {
-			c.GroupCommit = 1
-		}
 	}
 	notifyChannel := ""
 	if c.Dialect == Postgres && !c.NoNotify {

@@ -53,6 +53,7 @@ DECLARE
     turn_at TIMESTAMPTZ[];
     turn_served BOOLEAN[];
     turn_saturated BOOLEAN[];
+    need_next BOOLEAN[];
     n INTEGER;
     k INTEGER;
     remaining INTEGER := p_limit;
@@ -102,15 +103,10 @@ BEGIN
         RETURNING a.id, a.event_id, a.event_type, a.endpoint_id, a.endpoint_url, a.status, a.attempt_number, a.triggered_by,
             a.response, a.response_truncated, a.response_status_code, a.response_headers, a.error, a.attempted_at,
             a.duration_ns, a.scheduled_at, a.payload, a.reclaimed, probes[c.k];
-    SELECT array_agg(c.next ORDER BY x.k) INTO nexts
-      FROM unnest(ids) WITH ORDINALITY AS x(id, k)
-      LEFT JOIN LATERAL (SELECT a.scheduled_at AS next FROM {prefix}attempts AS a
-                          WHERE a.status = 2 AND a.endpoint_id = x.id AND a.scheduled_at > p_now
-                            AND (a.lease_until IS NULL OR a.lease_until <= p_now)
-                          ORDER BY a.endpoint_id, a.scheduled_at LIMIT 1) AS c ON TRUE;
     turn_at := array_fill(NULL::TIMESTAMPTZ, ARRAY[n]);
     turn_served := array_fill(FALSE, ARRAY[n]);
     turn_saturated := array_fill(FALSE, ARRAY[n]);
+    need_next := array_fill(FALSE, ARRAY[n]);
     FOR k IN 1..n LOOP
         lease_end := untils[k];
         IF tooks[k] > 0 AND (lease_end IS NULL OR p_until < lease_end) THEN
@@ -124,12 +120,23 @@ BEGIN
             turn_at[k] := p_now;
             turn_served[k] := TRUE;
         ELSE
-            turn_at[k] := nexts[k];
-            IF lease_end IS NOT NULL AND (turn_at[k] IS NULL OR lease_end < turn_at[k]) THEN
-                turn_at[k] := lease_end;
-            END IF;
+            turn_at[k] := lease_end;
+            need_next[k] := TRUE;
         END IF;
     END LOOP;
+    IF TRUE = ANY(need_next) THEN
+        SELECT array_agg(CASE WHEN x.need THEN
+                   (SELECT a.scheduled_at FROM {prefix}attempts AS a
+                     WHERE a.status = 2 AND a.endpoint_id = x.id AND a.scheduled_at > p_now
+                       AND (a.lease_until IS NULL OR a.lease_until <= p_now)
+                     ORDER BY a.endpoint_id, a.scheduled_at LIMIT 1) END ORDER BY x.k)
+          INTO nexts FROM unnest(ids, need_next) WITH ORDINALITY AS x(id, need, k);
+        FOR k IN 1..n LOOP
+            IF need_next[k] THEN
+                turn_at[k] := least(turn_at[k], nexts[k]);
+            END IF;
+        END LOOP;
+    END IF;
     UPDATE {prefix}endpoints AS e SET ready_at = t.at, served = t.served, saturated = t.saturated, parked_at = p_now
       FROM unnest(ids, turn_at, turn_served, turn_saturated) AS t(id, at, served, saturated)
      WHERE e.endpoint_id = t.id;
