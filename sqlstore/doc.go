@@ -187,11 +187,18 @@
 // claim function reads no table whole); with -v it prints them, for
 // instance a group commit:
 //
-//	Update on delivery_attempts
-//	  ->  Nested Loop
-//	        ->  Function Scan on unnest v
-//	        ->  Index Scan using delivery_attempts_pkey on delivery_attempts
-//	              Index Cond: ((id)::text = v.v_id)
+//	CTE u
+//	  ->  Update on delivery_attempts
+//	        ->  Nested Loop
+//	              ->  Function Scan on v
+//	              ->  Index Scan using delivery_attempts_pkey on delivery_attempts
+//	                    Index Cond: ((id)::text = (v.v_id)::text)
+//	                    Filter: (status = 2)
+//	...
+//	CTE e
+//	  ->  Insert on delivery_endpoints
+//	        Conflict Resolution: UPDATE
+//	        Conflict Arbiter Indexes: delivery_endpoints_pkey
 //
 // and a page of one endpoint's attempts:
 //

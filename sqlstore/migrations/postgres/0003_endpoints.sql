@@ -25,6 +25,11 @@ SELECT endpoint_id, MIN(scheduled_at) FROM {prefix}attempts WHERE status = 2 GRO
 CREATE INDEX {prefix}attempts_queue ON {prefix}attempts (endpoint_id, scheduled_at, id) WHERE status = 2;
 CREATE INDEX {prefix}attempts_leased ON {prefix}attempts (endpoint_id, lease_until) WHERE status = 2 AND lease_until IS NOT NULL;
 DROP INDEX {prefix}attempts_due;
+-- Listing by status and scheduled time needs no pending attempts: left in,
+-- they let a plan of the claim read pending attempts in time order across
+-- endpoints, stepping over other endpoints' backlogs.
+DROP INDEX {prefix}attempts_status_scheduled;
+CREATE INDEX {prefix}attempts_status_scheduled ON {prefix}attempts (status, scheduled_at) WHERE status <> 2;
 -- A claim, in one call (see Store.Claim): it locks the endpoints whose
 -- turn has come, counts their leases in a statement that follows the locks
 -- (and so sees every claim committed before them), shares the claim's
