@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -320,38 +320,20 @@ func startFairWorkers(ctx context.Context, d *delivery.Dispatcher, driver, dsn, 
 			return nil
 		}, nil
 	}
-	var cmds []*exec.Cmd
-	var stdins []io.WriteCloser
+	var stops []func() error
 	for range procs {
-		// #nosec G204 G702 -- the program runs its own binary as worker processes, with the operator's flags.
-		cmd := exec.Command(os.Args[0], "-fairness-worker", "-driver", driver, "-dsn", dsn, "-prefix", prefix, base)
-		stdin, err := cmd.StdinPipe()
+		stop, err := startReady("-fairness-worker", "-driver", driver, "-dsn", dsn, "-prefix", prefix, base)
 		if err != nil {
 			return nil, err
 		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
-			return nil, err
-		}
-		cmds, stdins = append(cmds, cmd), append(stdins, stdin)
+		stops = append(stops, stop)
 	}
 	return func() error {
-		for _, in := range stdins {
-			_ = in.Close()
+		var errs []error
+		for _, stop := range stops {
+			errs = append(errs, stop())
 		}
-		for _, cmd := range cmds {
-			if err := cmd.Wait(); err != nil {
-				return err
-			}
-		}
-		return nil
+		return errors.Join(errs...)
 	}, nil
 }
 

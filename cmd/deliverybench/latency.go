@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -80,24 +79,11 @@ func runLatency(pgDSN string, n int) error {
 // measureLatency runs one worker process and n enqueues, and returns each
 // enqueue's commit-to-receipt time.
 func measureLatency(db *sql.DB, s *sqlstore.Store, dsn, base string, n int, notify bool, mu *sync.Mutex, arrived map[string]time.Time) ([]time.Duration, error) {
-	// #nosec G204 G702 -- the program runs its own binary as the worker process, with the operator's DSN.
-	cmd := exec.Command(os.Args[0], "-latency-worker", "-dsn", dsn, "-prefix", s.TablePrefix(), "-notify="+strconv.FormatBool(notify), base)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	stop, err := startReady("-latency-worker", "-dsn", dsn, "-prefix", s.TablePrefix(), "-notify="+strconv.FormatBool(notify), base)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { _ = stdin.Close(); _ = cmd.Wait() }()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		return nil, fmt.Errorf("latency worker did not start: %q %v", line, err)
-	}
+	defer func() { _ = stop() }()
 
 	d, err := delivery.NewDispatcher(s, nil) // enqueues only; its own worker never runs
 	if err != nil {

@@ -122,6 +122,32 @@ func serveReceiver() error {
 	return nil
 }
 
+// startReady runs this binary as a helper process with args, waits for
+// its first line of output, "ready", and returns what stops it: closing
+// its stdin, then waiting for it to exit.
+func startReady(args ...string) (func() error, error) {
+	// #nosec G204 G702 -- the program runs its own binary as a helper process, with the operator's flags.
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() error { _ = stdin.Close(); return cmd.Wait() }
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		_ = stop()
+		return nil, fmt.Errorf("%s did not start: %q %v", args[0], line, err)
+	}
+	return stop, nil
+}
+
 // startReceiver starts the receiver process and returns its base URL.
 func startReceiver() (string, func(), error) {
 	// #nosec G204 G702 -- the program runs its own binary as the receiver process.
