@@ -53,8 +53,10 @@ type countingReceiver struct {
 	total      atomic.Int64
 }
 
-func newCountingReceiver(t *testing.T, failRate float64) *countingReceiver {
-	r := &countingReceiver{failRate: failRate, hits: map[string]int{}, accepted: map[string]int{}, open: map[string]int{}, most: map[string]int{}}
+// newCountingReceiver starts a countingReceiver that fails requests at
+// failRate and holds each open for hold.
+func newCountingReceiver(t *testing.T, failRate float64, hold time.Duration) *countingReceiver {
+	r := &countingReceiver{failRate: failRate, hold: hold, hits: map[string]int{}, accepted: map[string]int{}, open: map[string]int{}, most: map[string]int{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		id := req.Header.Get("webhook-id")
 		fail := rand.Float64() < r.failRate
@@ -200,7 +202,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := setup(t)
 			enqueue(t, env.store, n)
-			r := newCountingReceiver(t, 0)
+			r := newCountingReceiver(t, 0, 0)
 			kills := 0
 			for range 3 {
 				before := r.total.Load()
@@ -321,8 +323,7 @@ func TestPerEndpointAcrossProcesses(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := setup(t)
 			enqueue(t, env.store, n)
-			r := newCountingReceiver(t, 0.1)
-			r.hold = 5 * time.Millisecond
+			r := newCountingReceiver(t, 0.1, 5*time.Millisecond)
 			var cmds []*exec.Cmd
 			for range 3 {
 				cmds = append(cmds, startWorker(t, env, r.URL, true, fmt.Sprintf("-per-endpoint=%d", perEndpoint)))
@@ -355,7 +356,7 @@ func TestMultiProcessWorkers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := setup(t)
 			enqueue(t, env.store, n)
-			r := newCountingReceiver(t, 0.2)
+			r := newCountingReceiver(t, 0.2, 0)
 			var cmds []*exec.Cmd
 			for range 3 {
 				cmds = append(cmds, startWorker(t, env, r.URL, true))
