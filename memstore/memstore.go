@@ -20,9 +20,10 @@ import (
 // Store is an in-memory delivery.Store. It is safe for concurrent use by
 // multiple goroutines, within one process. It hands out copies: a caller
 // that changes a returned Attempt, its headers or a payload changes nothing
-// stored. Claim costs O(k log n) for k attempts claimed out of n pending,
-// so a worker drains a large backlog in time proportional to its size;
-// List and Cancel look at every attempt.
+// stored. Claim costs O((m + k) log n) for k attempts claimed from m
+// endpoints out of n pending, so a worker drains a large backlog in time
+// proportional to its size; List and Cancel look at every attempt. It
+// keeps endpoint health (delivery.HealthStore) for the process.
 type Store struct {
 	mu sync.Mutex
 	// rows holds every attempt by ID.
