@@ -207,10 +207,14 @@ func testConcurrentFairClaims(t *testing.T, s delivery.Store) {
 	inFlight := map[string]string{} // endpoint -> attempt leased
 	claimed := map[string]bool{}
 	var wg sync.WaitGroup
+	// Owners whose claims come back empty, because the places are taken,
+	// claim again until every attempt is claimed; the deadline only keeps
+	// a store that loses an endpoint's turn from hanging the suite.
+	deadline := time.Now().Add(time.Minute)
 	for w := range owners {
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
-			for range 4 * n {
+			for time.Now().Before(deadline) {
 				jobs, err := s.Claim(ctx, delivery.ClaimRequest{Owner: owner, Now: base, Until: base.Add(time.Minute), Limit: 2, PerEndpoint: 1})
 				if err != nil {
 					t.Errorf("claim: %v", err)
@@ -246,5 +250,5 @@ func testConcurrentFairClaims(t *testing.T, s delivery.Store) {
 		})
 	}
 	wg.Wait()
-	require.Len(t, claimed, n, "every attempt is claimed once")
+	require.Len(t, claimed, n, "every attempt is claimed once, within a minute")
 }
