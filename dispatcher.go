@@ -144,7 +144,8 @@ type Config struct {
 	// a Retry-After; when a probe succeeds and closes the breaker; when it
 	// disables the endpoint (once, across every process sharing a
 	// HealthStore); and on ResumeEndpoint. It runs on the goroutine that
-	// recorded the attempt. The same changes are logged.
+	// recorded the attempt, or that called ResumeEndpoint. The same
+	// changes are logged.
 	OnEndpointHealth func(ctx context.Context, h EndpointHealth)
 }
 

@@ -127,9 +127,9 @@ type HealthStore interface {
 	Health(ctx context.Context, endpointID string) (EndpointHealth, error)
 	// Pause pauses an endpoint as req says, and returns its health.
 	Pause(ctx context.Context, req PauseRequest) (EndpointHealth, error)
-	// Disable stops claims of the endpoint's attempts from at onwards, if
-	// it is not disabled yet, and reports whether this call disabled it:
-	// of concurrent calls, exactly one does.
+	// Disable stops claims of the endpoint's attempts at once, recording
+	// at as its DisabledAt, if it is not disabled yet, and reports whether
+	// this call disabled it: of concurrent calls, exactly one does.
 	Disable(ctx context.Context, endpointID string, at time.Time) (bool, error)
 	// Resume lifts a pause or a disable, closes the breaker and clears the
 	// streak of failures, so that the endpoint's due attempts are claimed

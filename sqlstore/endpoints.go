@@ -16,6 +16,10 @@ import (
 // endpointQueries are the statements on the endpoints table, which keeps
 // each endpoint's turn in the claims and its health.
 type endpointQueries struct {
+	// ready, live, due, next and park are the claim's statements on SQLite
+	// and MySQL; on PostgreSQL the claim function that Migrate creates
+	// runs its own, and they are left empty.
+	//
 	// ready locks the endpoints whose turn has come, in turn order.
 	ready string
 	// live counts the leases that hold, per endpoint: a prefix for an IN
@@ -36,18 +40,19 @@ type endpointQueries struct {
 	upsertPrefix, upsertRow, upsertSuffix string
 	upsertOne                             string
 	// outcome records completions in an endpoint's health and brings a
-	// parked endpoint back; pgOutcome does it for many endpoints at once,
-	// on PostgreSQL.
+	// parked endpoint back, on SQLite and MySQL; pgOutcome does it for
+	// many endpoints at once on PostgreSQL, where a group commit's
+	// statement does it too (pgBatch).
 	outcome   namedStmt
 	pgOutcome string
 	// pgBatch adds to the group commit's statement, on PostgreSQL, what its
 	// writes change for endpoints: clauses that follow its u clause (the
 	// completed attempts), with ? placeholders for pgBatchArgs. An
 	// endpoint's completions count only if all of them were made. It
-	// smuggles the values of
-	// an outcome into the upsert through the columns of the new row
-	// (EXCLUDED): the row of an endpoint with completions exists already,
-	// and that of one without any gets the values a new row should have.
+	// passes the values of an outcome to the upsert through the columns
+	// of the new row (EXCLUDED): the row of an endpoint with completions
+	// exists already, and that of one without any gets the values a new
+	// row should have.
 	pgBatch string
 	// wakePrefix brings endpoints back after a Release: it ends with the
 	// IN of a list of attempt IDs.
@@ -124,23 +129,24 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 			") THEN FALSE ELSE " + served + " END"
 	}
 	q := endpointQueries{
-		ready: d.rebind("SELECT endpoint_id, cooldown_ns FROM " + table + " WHERE ready_at <= ?" +
-			" ORDER BY ready_at, served, endpoint_id LIMIT ?" + d.lockSkipLocked()),
-		live: "SELECT endpoint_id, COUNT(*), MIN(lease_until) FROM " + attempts + d.indexHint(attempts, "_leased") +
-			" WHERE status = 2 AND lease_until > ? AND endpoint_id IN ",
-		due: d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + attempts + d.indexHint(attempts, "_queue") +
-			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
-			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked()),
-		next: d.rebind("SELECT MIN(scheduled_at) FROM " + attempts + d.indexHint(attempts, "_queue") +
-			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at > ? AND (lease_until IS NULL OR lease_until <= ?)"),
-		park:      d.rebind("UPDATE " + table + " SET ready_at = ?, served = ?, saturated = ?, parked_at = ? WHERE endpoint_id = ?"),
 		upsertRow: "(?, ?, '')",
 		ensure:    d.rebind(d.insertIgnore(table, "(endpoint_id, last_error) VALUES (?, '')")),
 		health:    d.rebind("SELECT " + healthColumns + " FROM " + table + " WHERE endpoint_id = ?"),
 	}
-	q.dueOne = "(" + q.due + ")"
 	if d == Postgres {
 		q.pgClaim = "SELECT * FROM " + prefix + "claim($1, $2, $3, $4, $5)"
+	} else {
+		q.ready = d.rebind("SELECT endpoint_id, cooldown_ns FROM " + table + " WHERE ready_at <= ?" +
+			" ORDER BY ready_at, served, endpoint_id LIMIT ?" + d.lockSkipLocked())
+		q.live = "SELECT endpoint_id, COUNT(*), MIN(lease_until) FROM " + attempts + d.indexHint(attempts, "_leased") +
+			" WHERE status = 2 AND lease_until > ? AND endpoint_id IN "
+		q.due = d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + attempts + d.indexHint(attempts, "_queue") +
+			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
+			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked())
+		q.dueOne = "(" + q.due + ")"
+		q.next = d.rebind("SELECT MIN(scheduled_at) FROM " + attempts + d.indexHint(attempts, "_queue") +
+			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at > ? AND (lease_until IS NULL OR lease_until <= ?)")
+		q.park = d.rebind("UPDATE " + table + " SET ready_at = ?, served = ?, saturated = ?, parked_at = ? WHERE endpoint_id = ?")
 	}
 	q.upsertPrefix = "INSERT INTO " + table + " (endpoint_id, ready_at, last_error) VALUES "
 	excluded := "excluded.ready_at"
@@ -152,27 +158,13 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	}
 	q.upsertOne = d.rebind(q.upsertPrefix + q.upsertRow + q.upsertSuffix)
 	// A completion brings a parked endpoint back at once when it freed a
-	// place (saturated), or when a success lifted a pause; otherwise only
-	// its retry, if any, may move its turn earlier. Every assignment reads
-	// the row as it was: MySQL assigns left to right, so ready_at and
-	// served come before the columns they read.
-	// A parked endpoint comes back with the turn of the claim that parked
-	// it, behind the endpoints that were waiting then.
+	// place (saturated), or when a success lifted a pause, with the turn
+	// of the claim that parked it, behind the endpoints that were waiting
+	// then; otherwise only its retry, if any, may move its turn earlier.
+	// Every assignment reads the row as it was: MySQL assigns left to
+	// right, so ready_at and served come before the columns they read.
 	wakes := "CASE WHEN " + col("saturated") + " OR :reset AND (" + paused + " IS NOT NULL OR " + col("cooldown_ns") + " > 0)" +
 		" THEN COALESCE(" + col("parked_at") + ", :sched) ELSE :next END"
-	// On SQLite, whose transactions run one at a time, and on MySQL, whose
-	// UPDATE reads the newest row under its lock, the update may skip an
-	// endpoint whose health and turn it would leave as they are (the
-	// common case: a success on a healthy endpoint), since a claim that
-	// parks the endpoint commits before it looks. On PostgreSQL an UPDATE
-	// skips a row by its snapshot, without waiting for the claim that is
-	// parking it, so it always writes.
-	changes := ""
-	if d != Postgres {
-		changes = " AND (saturated OR :fails > 0 OR failures > 0 OR paused_until IS NOT NULL OR cooldown_ns > 0" +
-			" OR :has_last AND (last_status_code <> :code OR last_error <> :error)" +
-			" OR :next IS NOT NULL AND disabled_at IS NULL AND (ready_at IS NULL OR ready_at > :next))"
-	}
 	outcome := []struct{ col, expr string }{
 		{"served", "CASE WHEN " + col("saturated") + " THEN TRUE ELSE " + unserved(wakes) + " END"},
 		{"ready_at", "CASE WHEN :reset THEN " + lower(wakes, false) + " ELSE " + lower(wakes, true) + " END"},
@@ -189,11 +181,22 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	for _, c := range outcome {
 		set = append(set, c.col+" = "+c.expr)
 	}
-	q.outcome = d.named("UPDATE "+table+" SET "+strings.Join(set, ", ")+" WHERE endpoint_id = :id"+changes, map[string]string{
-		"reset": pBool, "sched": pTime, "next": pTime, "fails": pInt, "first_fail": pTime,
-		"has_last": pBool, "code": pInt, "error": pText, "id": pText,
-	})
-	if d == Postgres {
+	if d != Postgres {
+		// On SQLite, whose transactions run one at a time, and on MySQL, whose
+		// UPDATE reads the newest row under its lock, the update may skip an
+		// endpoint whose health and turn it would leave as they are (the
+		// common case: a success on a healthy endpoint), since a claim that
+		// parks the endpoint commits before it looks. On PostgreSQL an UPDATE
+		// skips a row by its snapshot, without waiting for the claim that is
+		// parking it, so it always writes.
+		changes := " AND (saturated OR :fails > 0 OR failures > 0 OR paused_until IS NOT NULL OR cooldown_ns > 0" +
+			" OR :has_last AND (last_status_code <> :code OR last_error <> :error)" +
+			" OR :next IS NOT NULL AND disabled_at IS NULL AND (ready_at IS NULL OR ready_at > :next))"
+		q.outcome = d.named("UPDATE "+table+" SET "+strings.Join(set, ", ")+" WHERE endpoint_id = :id"+changes, map[string]string{
+			"reset": pBool, "sched": pTime, "next": pTime, "fails": pInt, "first_fail": pTime,
+			"has_last": pBool, "code": pInt, "error": pText, "id": pText,
+		})
+	} else {
 		// All the endpoints of a group commit in one statement, their
 		// values a column each.
 		q.pgOutcome = "UPDATE " + table + " SET " + paramName.ReplaceAllString(strings.Join(set, ", "), "v.$1") +
@@ -327,7 +330,7 @@ func (ds deltas) done(endpointID string, final delivery.Attempt) {
 	d.last = &final
 }
 
-// apply writes ds on q, in endpoint order: an upsert for endpoints with
+// applyDeltas writes ds on q, in endpoint order: an upsert for endpoints with
 // only new work, an update for those with completions.
 func (s *Store) applyDeltas(ctx context.Context, q querier, ds deltas) error {
 	if len(ds) == 0 {
@@ -552,19 +555,17 @@ func (s *Store) claimEach(ctx context.Context, q querier, turns []*turn, req del
 	// endpoint, selects every turn's due attempts, to save round trips; on
 	// SQLite, in the process, the prepared statement of one endpoint runs
 	// for each.
-	byID, _ := s.turnIDs(turns)
-	var parts []string
 	var args [][]any
 	for _, t := range turns {
 		if t.quota > 0 {
-			parts = append(parts, s.eq.dueOne)
 			args = append(args, []any{t.id, now, now, t.quota})
 		}
 	}
 	var jobs []delivery.Job
-	if d == MySQL && len(parts) > 1 {
+	if d == MySQL && len(args) > 1 {
+		query := strings.Repeat(s.eq.dueOne+" UNION ALL ", len(args)-1) + s.eq.dueOne
 		var err error
-		if jobs, err = s.claimed(ctx, q, req, strings.Join(parts, " UNION ALL "), slices.Concat(args...)...); err != nil {
+		if jobs, err = s.claimed(ctx, q, req, query, slices.Concat(args...)...); err != nil {
 			return nil, err
 		}
 	} else {
@@ -576,6 +577,7 @@ func (s *Store) claimEach(ctx context.Context, q querier, turns []*turn, req del
 			jobs = append(jobs, some...)
 		}
 	}
+	byID := turnsByID(turns)
 	var ids []any
 	for i := range jobs {
 		t := byID[jobs[i].Attempt.EndpointID]
@@ -596,7 +598,7 @@ func (s *Store) claimEach(ctx context.Context, q querier, turns []*turn, req del
 
 // parkAll gives turns their next turns, with one statement.
 func (s *Store) parkAll(ctx context.Context, q querier, turns []*turn, now any) error {
-	var readyAt, served, saturated, in strings.Builder
+	var readyAt, served, saturated strings.Builder
 	var args [3][]any
 	ids := make([]any, len(turns))
 	for i, t := range turns {
@@ -608,10 +610,9 @@ func (s *Store) parkAll(ctx context.Context, q querier, turns []*turn, now any) 
 		args[2] = append(args[2], t.id, t.saturated)
 		ids[i] = t.id
 	}
-	in.WriteString(placeholders(len(turns)))
 	query := "UPDATE " + s.prefix + "endpoints SET ready_at = CASE endpoint_id" + readyAt.String() + " END" +
 		", served = CASE endpoint_id" + served.String() + " END, saturated = CASE endpoint_id" + saturated.String() + " END" +
-		", parked_at = ? WHERE endpoint_id IN " + in.String()
+		", parked_at = ? WHERE endpoint_id IN " + placeholders(len(turns))
 	all := append(append(append(args[0], args[1]...), args[2]...), now)
 	query = s.dialect.rebind(query)
 	s.stmts.wish(query)
@@ -619,15 +620,13 @@ func (s *Store) parkAll(ctx context.Context, q querier, turns []*turn, now any) 
 	return err
 }
 
-// turnIDs returns turns by ID, and their IDs as rows of one argument.
-func (s *Store) turnIDs(turns []*turn) (map[string]*turn, [][]any) {
+// turnsByID returns turns by their endpoint IDs.
+func turnsByID(turns []*turn) map[string]*turn {
 	byID := make(map[string]*turn, len(turns))
-	ids := make([][]any, len(turns))
-	for i, t := range turns {
+	for _, t := range turns {
 		byID[t.id] = t
-		ids[i] = []any{t.id}
 	}
-	return byID, ids
+	return byID
 }
 
 // readyEndpoints locks the endpoints whose turn has come, at most
@@ -658,11 +657,9 @@ func (s *Store) readyEndpoints(ctx context.Context, q querier, req delivery.Clai
 
 // countLeases counts the leases of turns that hold at now.
 func (s *Store) countLeases(ctx context.Context, q querier, turns []*turn, now any) error {
-
-	byID := make(map[string]*turn, len(turns))
+	byID := turnsByID(turns)
 	args := []any{now}
 	for _, t := range turns {
-		byID[t.id] = t
 		args = append(args, t.id)
 	}
 	query := s.dialect.rebind(s.eq.live + placeholders(len(turns)) + " GROUP BY endpoint_id")
