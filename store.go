@@ -251,7 +251,17 @@ type Job struct {
 	// one probe of an endpoint whose circuit breaker is half-open: its
 	// success closes the breaker. Insert ignores it.
 	Probe bool
+	// TraceParent is the W3C traceparent of the span that enqueued the
+	// attempt's event, or empty: the Dispatcher's span of the attempt takes
+	// it as its parent, in whatever process sends it. A Store keeps it with
+	// the attempt, at most MaxTraceParentLength bytes of printable ASCII,
+	// and returns it from Claim. It is not part of the Attempt record.
+	TraceParent string
 }
+
+// MaxTraceParentLength is the longest Job.TraceParent a Store holds. A
+// version 00 traceparent has 55 bytes; the margin is for later versions.
+const MaxTraceParentLength = 128
 
 // Lease marks a pending attempt as held by one sender. The zero Lease holds
 // nothing.

@@ -275,10 +275,11 @@ func (s *Store) lease(r *row, req delivery.ClaimRequest, probe bool) delivery.Jo
 	r.lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}
 	s.queue(r)
 	return delivery.Job{
-		Attempt:   r.attempt.Clone(),
-		Payload:   bytes.Clone(r.payload),
-		Lease:     r.lease,
-		Reclaimed: r.reclaimed,
-		Probe:     probe,
+		Attempt:     r.attempt.Clone(),
+		Payload:     bytes.Clone(r.payload),
+		Lease:       r.lease,
+		Reclaimed:   r.reclaimed,
+		Probe:       probe,
+		TraceParent: r.traceParent,
 	}
 }

@@ -61,6 +61,8 @@ type row struct {
 	attempt delivery.Attempt
 	payload []byte
 	lease   delivery.Lease
+	// traceParent is the job's Job.TraceParent.
+	traceParent string
 	// cancelRequested marks a leased attempt whose event or endpoint was
 	// canceled: its completion inserts no retry.
 	cancelRequested bool
@@ -140,7 +142,7 @@ func (s *Store) checkNew(jobs ...delivery.Job) error {
 
 // add stores a checked job. The caller holds s.mu.
 func (s *Store) add(j delivery.Job) {
-	r := &row{attempt: utc(j.Attempt.Clone()), payload: bytes.Clone(j.Payload), lease: j.Lease}
+	r := &row{attempt: utc(j.Attempt.Clone()), payload: bytes.Clone(j.Payload), lease: j.Lease, traceParent: j.TraceParent}
 	r.ep = s.endpointOf(r.attempt.EndpointID)
 	r.lease.Until = r.lease.Until.UTC()
 	id := r.attempt.ID

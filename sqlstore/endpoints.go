@@ -140,7 +140,7 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 			" ORDER BY ready_at, served, endpoint_id LIMIT ?" + d.lockSkipLocked())
 		q.live = "SELECT endpoint_id, COUNT(*), MIN(lease_until) FROM " + attempts + d.indexHint(attempts, "_leased") +
 			" WHERE status = 2 AND lease_until > ? AND endpoint_id IN "
-		q.due = d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL FROM " + attempts + d.indexHint(attempts, "_queue") +
+		q.due = d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL, trace_parent FROM " + attempts + d.indexHint(attempts, "_queue") +
 			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked())
 		q.dueOne = "(" + q.due + ")"
@@ -451,7 +451,7 @@ func (s *Store) pgClaim(ctx context.Context, req delivery.ClaimRequest) ([]deliv
 	var jobs []delivery.Job
 	for rows.Next() {
 		j := delivery.Job{Lease: delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}}
-		if j.Attempt, err = scanAttempt(rows, &j.Payload, &j.Reclaimed, &j.Probe); err != nil {
+		if j.Attempt, err = scanAttempt(rows, &j.Payload, &j.Reclaimed, &j.Probe, &j.TraceParent); err != nil {
 			return nil, fmt.Errorf("sqlstore: claim: %w", err)
 		}
 		jobs = append(jobs, j)

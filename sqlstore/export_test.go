@@ -2,7 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"slices"
+	"strings"
 
 	"github.com/webhookkit/delivery"
 )
@@ -12,10 +12,16 @@ import (
 func OnBatch(s *Store, f func(n int)) { s.commits.onBatch = f }
 
 // InsertAttempts stores jobs in the attempts table alone, as a Store of
-// the first schema did.
+// the first schema did: without a trace parent.
 func InsertAttempts(ctx context.Context, s *Store, jobs ...delivery.Job) error {
-	for chunk := range slices.Chunk(jobs, insertBatch) {
-		if err := s.insert(ctx, s.db, chunk); err != nil {
+	query := s.dialect.rebind("INSERT INTO " + s.prefix + "attempts (" + columns + ", payload, lease_owner, lease_until) VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", 19), ", ") + ")")
+	for _, j := range jobs {
+		args, err := s.rowArgs(j)
+		if err != nil {
+			return err
+		}
+		if _, err := s.db.ExecContext(ctx, query, args[:19]...); err != nil {
 			return err
 		}
 	}

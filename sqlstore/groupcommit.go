@@ -308,7 +308,7 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return err
 	}
-	insertArgs, err := pgArrays(insertRows, 20)
+	insertArgs, err := pgArrays(insertRows, 21)
 	if err != nil {
 		return err
 	}

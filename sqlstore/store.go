@@ -188,8 +188,8 @@ func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries 
 		"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
 		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
 		"RETURNING id, cancel_requested"
-	insertPrefix := "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) VALUES "
-	insertRow := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	insertPrefix := "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until, trace_parent) VALUES "
+	insertRow := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return queries{
 		insertPrefix: insertPrefix,
 		insertRow:    insertRow,
@@ -215,9 +215,10 @@ func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries 
 			"u AS (" + completeUpdate + "), " +
 			"n AS (SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[], ?::smallint[], ?::integer[], " +
 			"?::varchar[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[], " +
-			"?::bytea[], ?::varchar[], ?::timestamptz[], ?::varchar[]) AS n (" + columns + ", payload, lease_owner, lease_until, after_id)), " +
-			"i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until) SELECT " + columns +
-			", payload, lease_owner, lease_until FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)) " +
+			"?::bytea[], ?::varchar[], ?::timestamptz[], ?::varchar[], ?::varchar[]) AS n (" + columns +
+			", payload, lease_owner, lease_until, trace_parent, after_id)), " +
+			"i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until, trace_parent) SELECT " + columns +
+			", payload, lease_owner, lease_until, trace_parent FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)) " +
 			batchEndpoints + " SELECT id, cancel_requested FROM u"),
 	}
 }
@@ -263,6 +264,7 @@ func checkJob(j delivery.Job) error {
 		{"endpoint URL", a.EndpointURL, maxURLChars},
 		{"trigger", string(a.Trigger), 16},
 		{"lease owner", j.Lease.Owner, maxNameChars},
+		{"trace parent", j.TraceParent, delivery.MaxTraceParentLength},
 	} {
 		if err := checkText(f.name, f.value, f.max); err != nil {
 			return fmt.Errorf("attempt %s: %w", a.ID, err)
@@ -337,7 +339,7 @@ func (s *Store) rowArgs(j delivery.Job) ([]any, error) {
 		a.ID, a.EventID, a.EventType, a.EndpointID, a.EndpointURL, a.Status, a.AttemptNumber, string(a.Trigger),
 		[]byte(a.Response), a.ResponseTruncated, a.ResponseStatusCode, headers, a.Error,
 		d.timeArg(a.AttemptedAt), int64(a.Duration), d.timeArg(a.ScheduledAt),
-		payload, owner, d.timeArg(j.Lease.Until),
+		payload, owner, d.timeArg(j.Lease.Until), j.TraceParent,
 	}, nil
 }
 
@@ -500,7 +502,7 @@ func jobIDs(jobs []delivery.Job) []string {
 // with ? placeholders (or, for one job, the prebuilt statement of the
 // dialect), and its arguments.
 func (s *Store) insertStatement(jobs []delivery.Job) (string, []any, error) {
-	args := make([]any, 0, len(jobs)*19)
+	args := make([]any, 0, len(jobs)*20)
 	for _, j := range jobs {
 		row, err := s.rowArgs(j)
 		if err != nil {
@@ -653,7 +655,8 @@ func isDeadlock(err error) bool {
 }
 
 // claimed runs query, which returns attempts with their payload and
-// whether they are reclaimed, and returns them as jobs leased as req asks.
+// whether they are reclaimed, then their trace parent, and returns them as
+// jobs leased as req asks.
 func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimRequest, query string, args ...any) ([]delivery.Job, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -663,7 +666,7 @@ func (s *Store) claimed(ctx context.Context, q querier, req delivery.ClaimReques
 	var jobs []delivery.Job
 	for rows.Next() {
 		var j delivery.Job
-		if j.Attempt, err = scanAttempt(rows, &j.Payload, &j.Reclaimed); err != nil {
+		if j.Attempt, err = scanAttempt(rows, &j.Payload, &j.Reclaimed, &j.TraceParent); err != nil {
 			return nil, fmt.Errorf("sqlstore: claim: %w", err)
 		}
 		j.Lease = delivery.Lease{Owner: req.Owner, Until: req.Until.UTC()}

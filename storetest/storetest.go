@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -57,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimEarlierNow", testClaimEarlierNow},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"TraceParent", testTraceParent},
 		{"FairClaims", testFairClaims},
 		{"ConcurrentFairClaims", testConcurrentFairClaims},
 		{"Health", testHealth},
@@ -500,6 +502,40 @@ func testClaimEarlierNow(t *testing.T, s delivery.Store) {
 	jobs := claim(t, s, "w4", base.Add(time.Minute), 10)
 	require.Equal(t, []string{b.ID}, jobIDs(jobs), "b's lease ends at its Until")
 	require.True(t, jobs[0].Reclaimed)
+}
+
+// traceParents are W3C traceparents of the longest and shortest kinds a
+// Store holds.
+var traceParents = []string{
+	"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	"cc-" + strings.Repeat("ab", (delivery.MaxTraceParentLength-3)/2) + "-",
+}
+
+func testTraceParent(t *testing.T, s delivery.Store) {
+	ctx := context.Background()
+	traced, long, plain := pending("evt_traced", "ep_1"), pending("evt_long", "ep_2"), pending("evt_plain", "ep_3")
+	require.NoError(t, s.Insert(ctx,
+		delivery.Job{Attempt: traced, TraceParent: traceParents[0]},
+		delivery.Job{Attempt: long, TraceParent: traceParents[1]},
+		job(plain)))
+	want := map[string]string{traced.ID: traceParents[0], long.ID: traceParents[1], plain.ID: ""}
+	jobs := claim(t, s, "w1", base, 10)
+	require.Len(t, jobs, 3)
+	for _, j := range jobs {
+		require.Equal(t, want[j.Attempt.ID], j.TraceParent, "Claim returns the trace parent that Insert stored")
+	}
+
+	// A retry inserted by Complete keeps its own, and a reclaim returns it.
+	retry := pending("evt_traced", "ep_1")
+	retry.AttemptNumber, retry.Trigger = 2, delivery.TriggerRetry
+	require.NoError(t, s.Complete(ctx, completed(traced, delivery.StatusFailure), &delivery.Job{Attempt: retry, TraceParent: traceParents[0]}))
+	jobs = claim(t, s, "w2", base.Add(2*time.Minute), 10)
+	got := map[string]string{}
+	for _, j := range jobs {
+		got[j.Attempt.ID] = j.TraceParent
+	}
+	require.Equal(t, map[string]string{retry.ID: traceParents[0], long.ID: traceParents[1], plain.ID: ""}, got,
+		"a retry keeps the trace parent it was inserted with, and a reclaimed attempt keeps its own")
 }
 
 func testConcurrentClaims(t *testing.T, s delivery.Store) {
