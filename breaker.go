@@ -219,6 +219,24 @@ func newLocalHealth(s Store) *localHealth {
 	return &localHealth{Store: s, health: map[string]EndpointHealth{}, probes: map[string]string{}}
 }
 
+// counts returns how many endpoints are paused, probing and disabled at
+// now.
+func (l *localHealth) counts(now time.Time) (paused, probing, disabled int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.health {
+		switch h.State(now) {
+		case HealthPaused:
+			paused++
+		case HealthProbing:
+			probing++
+		case HealthDisabled:
+			disabled++
+		}
+	}
+	return paused, probing, disabled
+}
+
 // Health implements HealthStore.
 func (l *localHealth) Health(ctx context.Context, endpointID string) (EndpointHealth, error) {
 	if err := ctx.Err(); err != nil {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Version is the library's version, sent in the default User-Agent.
@@ -79,10 +81,18 @@ type Config struct {
 	// UserAgent is the User-Agent request header. Defaults to
 	// DefaultUserAgent.
 	UserAgent string
-	// Logger receives one record per completed attempt, and store errors.
-	// Records name attempt, event and endpoint IDs, never URLs or secrets.
-	// Defaults to discarding everything.
+	// Logger receives one record per completed attempt (at Info, or Warn
+	// when it failed), changes of endpoint health (Warn), and the errors
+	// that lose or stall work (Error): a claim, a store write, or an
+	// outcome that could not be recorded. Records name attempt, event and
+	// endpoint IDs, never URLs or secrets. Defaults to the handler of
+	// slog.Default(), as it is when NewDispatcher is called, at Error
+	// level and above: such errors are seen without configuration, and
+	// routine records are not.
 	Logger *slog.Logger
+	// Telemetry configures OpenTelemetry metrics and traces. The zero
+	// Telemetry reports to the global providers.
+	Telemetry Telemetry
 	// Now returns the current time. Defaults to time.Now. Tests set it to
 	// control scheduling; it does not affect attempt IDs.
 	Now func() time.Time
@@ -195,7 +205,7 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.UserAgent = DefaultUserAgent
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = slog.New(minLevel{slog.Default().Handler(), slog.LevelError})
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -234,6 +244,8 @@ type Dispatcher struct {
 	local  *localHealth
 	// limiters keeps the rate limits of endpoints.
 	limiters rateLimiters
+	// tel reports metrics and traces.
+	tel *telemetry
 	// owner identifies this Dispatcher's leases.
 	owner string
 	// transport is the Dispatcher's own transport, made for its
@@ -261,7 +273,11 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, wake: make(chan struct{}, 1)}
+	tel, err := newTelemetry(c.Telemetry)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, tel: tel, wake: make(chan struct{}, 1)}
 	if hs, ok := store.(HealthStore); ok {
 		d.health = hs
 	} else {
@@ -372,6 +388,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 	if err != nil {
 		return Attempt{}, err
 	}
+	job.TraceParent = traceParentOf(ctx)
 	job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
 	if err := d.store.Insert(ctx, job); err != nil {
 		return Attempt{}, fmt.Errorf("store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
@@ -435,6 +452,7 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 			if err != nil {
 				return final, err
 			}
+			retry.TraceParent = job.TraceParent
 			next = &retry
 		}
 	}
@@ -448,6 +466,7 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 		return final, fmt.Errorf("record attempt %s: %w", final.ID, err)
 	}
 	d.logAttempt(ctx, final)
+	d.tel.recordAttempt(ctx, final, sendErr)
 	d.healthRecorded(ctx, job, final, news)
 	if final.Status == StatusSuccess {
 		return final, nil
@@ -477,8 +496,10 @@ func (d *Dispatcher) now() time.Time {
 // send makes the HTTP request of job's attempt to ep and returns the
 // completed attempt, with the transport error if no complete response
 // arrived.
-func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]byte) (Attempt, error) {
-	a := job.Attempt
+func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]byte) (a Attempt, err error) {
+	a = job.Attempt
+	ctx, span := d.tel.startAttempt(ctx, job)
+	defer func() { d.tel.endAttempt(span, a, err) }()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 
@@ -490,7 +511,12 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 		err = fmt.Errorf("building request: %w", transportError(ctx, err, d.cfg.Timeout))
 		return failed(a, err), err
 	}
+	if d.tel.cfg.SendTraceParent {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	a.AttemptedAt = at
+	d.tel.requestStarted(ctx)
+	defer d.tel.requestEnded(ctx)
 	start := time.Now()
 	resp, err := d.cfg.HTTPClient.Do(req)
 	if err != nil {

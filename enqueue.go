@@ -37,7 +37,7 @@ type TxStore interface {
 // an idempotency key, so a host that runs its code again can enqueue again
 // safely.
 func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
-	job, err := d.enqueueJob(ev, ep, opts)
+	job, err := d.enqueueJob(ctx, ev, ep, opts)
 	if err != nil {
 		return Attempt{}, err
 	}
@@ -62,7 +62,7 @@ func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep End
 	if !ok {
 		return Attempt{}, invalid("EnqueueTx needs a Store that implements TxStore, such as sqlstore; %T does not", d.store)
 	}
-	job, err := d.enqueueJob(ev, ep, opts)
+	job, err := d.enqueueJob(ctx, ev, ep, opts)
 	if err != nil {
 		return Attempt{}, err
 	}
@@ -79,7 +79,7 @@ func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep End
 // ErrDuplicate and stores nothing. It returns the attempts in the order of
 // eps.
 func (d *Dispatcher) EnqueueMany(ctx context.Context, ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Attempt, error) {
-	jobs, err := d.enqueueJobs(ev, eps, opts)
+	jobs, err := d.enqueueJobs(ctx, ev, eps, opts)
 	if err != nil || len(jobs) == 0 {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (d *Dispatcher) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ev Event, ep
 	if !ok {
 		return nil, invalid("EnqueueManyTx needs a Store that implements TxStore, such as sqlstore; %T does not", d.store)
 	}
-	jobs, err := d.enqueueJobs(ev, eps, opts)
+	jobs, err := d.enqueueJobs(ctx, ev, eps, opts)
 	if err != nil || len(jobs) == 0 {
 		return nil, err
 	}
@@ -111,10 +111,10 @@ func (d *Dispatcher) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ev Event, ep
 }
 
 // enqueueJobs validates a fan-out and returns its jobs, one an endpoint.
-func (d *Dispatcher) enqueueJobs(ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Job, error) {
+func (d *Dispatcher) enqueueJobs(ctx context.Context, ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Job, error) {
 	jobs := make([]Job, 0, len(eps))
 	for _, ep := range eps {
-		job, err := d.enqueueJob(ev, ep, opts)
+		job, err := d.enqueueJob(ctx, ev, ep, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -131,8 +131,9 @@ func jobAttempts(jobs []Job) []Attempt {
 	return attempts
 }
 
-// enqueueJob validates an enqueue and returns its job.
-func (d *Dispatcher) enqueueJob(ev Event, ep Endpoint, opts *EnqueueOpts) (Job, error) {
+// enqueueJob validates an enqueue and returns its job, which carries the
+// trace context of ctx's span.
+func (d *Dispatcher) enqueueJob(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Job, error) {
 	if err := ev.validate(d.cfg.MaxPayloadSize); err != nil {
 		return Job{}, err
 	}
@@ -143,7 +144,9 @@ func (d *Dispatcher) enqueueJob(ev Event, ep Endpoint, opts *EnqueueOpts) (Job, 
 	if opts != nil && !opts.ScheduledAt.IsZero() {
 		at = opts.ScheduledAt.UTC().Truncate(time.Microsecond)
 	}
-	return d.newJob(ev.ID, ev.Type, ev.Payload, ep, 1, TriggerFirst, at)
+	job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, 1, TriggerFirst, at)
+	job.TraceParent = traceParentOf(ctx)
+	return job, err
 }
 
 // CancelEvent cancels the pending attempts of an event that was deleted,

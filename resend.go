@@ -41,6 +41,7 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 		now := d.now()
 		j, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, now)
 		j.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
+		j.TraceParent = traceParentOf(ctx)
 		job = j
 		return j, true, err
 	})
@@ -163,6 +164,7 @@ func (d *Dispatcher) redeliverEvent(ctx context.Context, eventID string, ep Endp
 			return Job{}, false, err
 		}
 		job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, d.now())
+		job.TraceParent = traceParentOf(ctx)
 		enqueued = err == nil
 		return job, enqueued, err
 	})

@@ -7,7 +7,13 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
+
+// errEndpointLookup is wrapped by the transport error of an attempt whose
+// endpoint lookup failed.
+var errEndpointLookup = errors.New("endpoint lookup")
 
 // errLeaseExpired is the transport error of an attempt whose sender
 // stopped, presumably by dying, before it recorded an outcome.
@@ -19,6 +25,9 @@ type workerRun struct {
 	abortSends   context.CancelFunc // aborts requests in flight
 	loopDone     chan struct{}
 	inflight     sync.WaitGroup
+
+	// gauges is the registration of the queue gauges' callback.
+	gauges metric.Registration
 
 	mu          sync.Mutex
 	busy        int            // attempts being sent
@@ -50,10 +59,15 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if d.run != nil {
 		return nil
 	}
+	gauges, err := d.tel.watchQueue(d.store, d.local, d.now)
+	if err != nil {
+		return fmt.Errorf("register queue gauges: %w", err)
+	}
 	base := context.WithoutCancel(ctx)
 	loopCtx, stopClaiming := context.WithCancel(base)
 	sendCtx, abortSends := context.WithCancel(base)
 	r := &workerRun{
+		gauges:       gauges,
 		stopClaiming: stopClaiming,
 		abortSends:   abortSends,
 		loopDone:     make(chan struct{}),
@@ -82,6 +96,8 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
+	// The error is the SDK's, for a callback it no longer holds.
+	_ = r.gauges.Unregister()
 	r.stopClaiming()
 	<-r.loopDone
 	done := make(chan struct{})
@@ -167,6 +183,7 @@ func (d *Dispatcher) claimOnce(loopCtx, sendCtx context.Context, r *workerRun) b
 		}
 		return false
 	}
+	d.tel.claimed(loopCtx, len(jobs))
 	var excess []string
 	if d.local != nil {
 		jobs, excess = d.local.admit(jobs, now)
@@ -265,7 +282,7 @@ func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 		d.cancelGone(ctx, job, err)
 		return
 	case err != nil:
-		err = fmt.Errorf("endpoint lookup: %w", err)
+		err = fmt.Errorf("%w: %w", errEndpointLookup, err)
 		_, _ = d.settle(ctx, job, failed(a, err), err, d.cfg.Retry)
 		return
 	}
@@ -304,6 +321,7 @@ func (d *Dispatcher) cancelGone(ctx context.Context, job Job, reason error) {
 	defer cancel()
 	err := d.store.Complete(recordCtx, final, nil)
 	if err == nil {
+		d.tel.recordAttempt(ctx, final, nil)
 		_, err = d.store.Cancel(recordCtx, CancelRequest{EndpointID: final.EndpointID, Now: d.now()})
 	}
 	if err != nil {
@@ -320,12 +338,15 @@ func (d *Dispatcher) supersede(ctx context.Context, job Job, ep Endpoint) {
 	a := job.Attempt
 	next, err := d.newJob(a.EventID, a.EventType, job.Payload, ep, a.AttemptNumber+1, a.Trigger, d.now())
 	if err == nil {
+		next.TraceParent = job.TraceParent
 		final := a
 		final.Status = StatusCanceled
 		final.Error = "endpoint URL changed; superseded by attempt " + next.Attempt.ID
 		recordCtx, cancel := d.recordContext(ctx)
 		defer cancel()
-		err = d.store.Complete(recordCtx, final, &next)
+		if err = d.store.Complete(recordCtx, final, &next); err == nil {
+			d.tel.recordAttempt(ctx, final, nil)
+		}
 	}
 	if err != nil {
 		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "delivery: cannot supersede attempt",

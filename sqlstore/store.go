@@ -55,6 +55,7 @@ type Store struct {
 	prefix  string
 	q       queries
 	eq      endpointQueries
+	sq      statsQueries
 	commits *committer
 	// stmts holds prepared statements, except on PostgreSQL (nil).
 	stmts *stmtCache
@@ -101,6 +102,7 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	st := &Store{
 		db: db, dialect: c.Dialect, prefix: c.TablePrefix, eq: newEndpointQueries(c.Dialect, c.TablePrefix),
+		sq: newStatsQueries(c.Dialect, c.TablePrefix),
 	}
 	st.q = newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel, st.eq.pgBatch)
 	if c.Dialect != Postgres {

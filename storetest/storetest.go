@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"ClaimEarlierNow", testClaimEarlierNow},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"TraceParent", testTraceParent},
+		{"QueueStats", testQueueStats},
 		{"FairClaims", testFairClaims},
 		{"ConcurrentFairClaims", testConcurrentFairClaims},
 		{"Health", testHealth},

@@ -1,0 +1,42 @@
+package memstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/webhookkit/delivery"
+)
+
+var _ delivery.StatsStore = (*Store)(nil)
+
+// QueueStats implements delivery.StatsStore. It looks at every pending
+// attempt and every endpoint.
+func (s *Store) QueueStats(ctx context.Context, now time.Time) (delivery.QueueStats, error) {
+	if err := ctx.Err(); err != nil {
+		return delivery.QueueStats{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st delivery.QueueStats
+	for _, e := range s.endpoints {
+		switch e.health.State(now) {
+		case delivery.HealthPaused:
+			st.Paused++
+		case delivery.HealthProbing:
+			st.Probing++
+		case delivery.HealthDisabled:
+			st.Disabled++
+		}
+	}
+	for _, r := range s.pending {
+		h := r.ep.health
+		if r.attempt.ScheduledAt.After(now) || h.PausedUntil.After(now) || !h.DisabledAt.IsZero() {
+			continue
+		}
+		st.Due++
+		if st.OldestDue.IsZero() || r.attempt.ScheduledAt.Before(st.OldestDue) {
+			st.OldestDue = r.attempt.ScheduledAt
+		}
+	}
+	return st, nil
+}

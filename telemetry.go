@@ -1,0 +1,302 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Telemetry configures the OpenTelemetry metrics and traces of a
+// Dispatcher. The zero Telemetry reports to the global providers, which
+// discard everything until the host installs an SDK (otel.SetMeterProvider,
+// otel.SetTracerProvider): a host that sets OpenTelemetry up gets metrics
+// and traces with no code. The package documentation lists every metric.
+type Telemetry struct {
+	// MeterProvider makes the metrics' instruments. Defaults to
+	// otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// TracerProvider makes the span of every attempt. Defaults to
+	// otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// EndpointAttribute adds the delivery.endpoint.id attribute to the
+	// attempt metrics (delivery.attempts, http.client.request.duration).
+	// Off by default: every endpoint then makes its own time series, which
+	// a host with many customers cannot afford. Spans always name the
+	// endpoint.
+	EndpointAttribute bool
+	// SendTraceParent sends the W3C traceparent header of the attempt's
+	// span to the receiver. Off by default: it tells a third party the
+	// host's trace and span IDs (see SECURITY.md).
+	SendTraceParent bool
+}
+
+// instrumentationName names the library to OpenTelemetry.
+const instrumentationName = "github.com/webhookkit/delivery"
+
+// Attribute keys of this library's metrics and spans. The HTTP ones are
+// the OpenTelemetry semantic conventions'.
+const (
+	keyAttemptStatus  = attribute.Key("delivery.attempt.status")
+	keyAttemptTrigger = attribute.Key("delivery.attempt.trigger")
+	keyStatusClass    = attribute.Key("delivery.response.status_class")
+	keyEndpointID     = attribute.Key("delivery.endpoint.id")
+	keyEndpointState  = attribute.Key("delivery.endpoint.state")
+	keyAttemptID      = attribute.Key("delivery.attempt.id")
+	keyEventID        = attribute.Key("delivery.event.id")
+	keyEventType      = attribute.Key("delivery.event.type")
+	keyMethod         = attribute.Key("http.request.method")
+	keyStatusCode     = attribute.Key("http.response.status_code")
+	keyResendCount    = attribute.Key("http.request.resend_count")
+	keyErrorType      = attribute.Key("error.type")
+	keyServerAddress  = attribute.Key("server.address")
+	keyServerPort     = attribute.Key("server.port")
+	keyURLScheme      = attribute.Key("url.scheme")
+)
+
+// durationBuckets are the OpenTelemetry HTTP conventions' advised bounds
+// of http.client.request.duration, in seconds, with DefaultTimeout's
+// neighbourhood added: webhook receivers are often slow.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 15, 30}
+
+// claimBuckets bound delivery.claim.size, in attempts.
+var claimBuckets = []float64{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
+
+// telemetry holds a Dispatcher's instruments and tracer.
+type telemetry struct {
+	cfg       Telemetry
+	tracer    trace.Tracer
+	meter     metric.Meter
+	attempts  metric.Int64Counter
+	duration  metric.Float64Histogram
+	active    metric.Int64UpDownCounter
+	claimSize metric.Int64Histogram
+	due       metric.Int64ObservableGauge
+	lag       metric.Float64ObservableGauge
+	endpoints metric.Int64ObservableGauge
+}
+
+// newTelemetry makes the instruments of cfg's providers.
+func newTelemetry(cfg Telemetry) (*telemetry, error) {
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	t := &telemetry{cfg: cfg}
+	version := trace.WithInstrumentationVersion(Version)
+	t.tracer = cfg.TracerProvider.Tracer(instrumentationName, version)
+	m := cfg.MeterProvider.Meter(instrumentationName, metric.WithInstrumentationVersion(Version))
+	t.meter = m
+	var errs [7]error
+	t.attempts, errs[0] = m.Int64Counter("delivery.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts completed: sent and recorded, or canceled one by one."))
+	t.duration, errs[1] = m.Float64Histogram("http.client.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of the HTTP requests of attempts, to the end of reading the response."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	t.active, errs[2] = m.Int64UpDownCounter("http.client.active_requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests of attempts in flight."))
+	t.claimSize, errs[3] = m.Int64Histogram("delivery.claim.size", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts leased by each claim of the worker; the count is the number of claims."),
+		metric.WithExplicitBucketBoundaries(claimBuckets...))
+	t.due, errs[4] = m.Int64ObservableGauge("delivery.queue.due", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Pending attempts due now, of endpoints neither paused nor disabled."))
+	t.lag, errs[5] = m.Float64ObservableGauge("delivery.queue.lag", metric.WithUnit("s"),
+		metric.WithDescription("How long the oldest due attempt has been due, of endpoints neither paused nor disabled."))
+	t.endpoints, errs[6] = m.Int64ObservableGauge("delivery.endpoints", metric.WithUnit("{endpoint}"),
+		metric.WithDescription("Endpoints that are paused, probing (half-open) or disabled."))
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("telemetry instruments: %w", err)
+	}
+	return t, nil
+}
+
+// traceParentOf returns the W3C traceparent of ctx's span, or empty when
+// ctx has none.
+func traceParentOf(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier.Get("traceparent")
+}
+
+// startAttempt starts the client span of job's request. Its parent is the
+// span that enqueued the event, when job carries one, or else ctx's span.
+func (t *telemetry) startAttempt(ctx context.Context, job Job) (context.Context, trace.Span) {
+	if job.TraceParent != "" {
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": job.TraceParent})
+	}
+	ctx, span := t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	a := job.Attempt
+	attrs := []attribute.KeyValue{
+		keyMethod.String("POST"),
+		keyAttemptID.String(a.ID),
+		keyEventID.String(a.EventID),
+		keyEventType.String(a.EventType),
+		keyEndpointID.String(a.EndpointID),
+		keyAttemptTrigger.String(string(a.Trigger)),
+	}
+	if a.AttemptNumber > 1 {
+		attrs = append(attrs, keyResendCount.Int(a.AttemptNumber-1))
+	}
+	// The host and port only: a path or query may hold a token, and
+	// userinfo a password.
+	if u, err := url.Parse(a.EndpointURL); err == nil {
+		attrs = append(attrs, keyURLScheme.String(u.Scheme), keyServerAddress.String(u.Hostname()))
+		if port, err := strconv.Atoi(u.Port()); err == nil {
+			attrs = append(attrs, keyServerPort.Int(port))
+		}
+	}
+	span.SetAttributes(attrs...)
+	return ctx, span
+}
+
+// endAttempt ends the span of a's request, which sendErr, if any, failed.
+func (t *telemetry) endAttempt(span trace.Span, a Attempt, sendErr error) {
+	if span.IsRecording() {
+		if a.ResponseStatusCode != 0 {
+			span.SetAttributes(keyStatusCode.Int(a.ResponseStatusCode))
+		}
+		if a.Status != StatusSuccess {
+			span.SetAttributes(keyErrorType.String(errorType(a, sendErr)))
+			span.SetStatus(codes.Error, a.Error)
+		}
+	}
+	span.End()
+}
+
+// requestStarted and requestEnded count requests in flight.
+func (t *telemetry) requestStarted(ctx context.Context) { t.active.Add(ctx, 1, methodPOST) }
+func (t *telemetry) requestEnded(ctx context.Context)   { t.active.Add(ctx, -1, methodPOST) }
+
+var methodPOST = metric.WithAttributeSet(attribute.NewSet(keyMethod.String("POST")))
+
+// recordAttempt counts the completed attempt a, and the duration of its
+// request if it made one.
+func (t *telemetry) recordAttempt(ctx context.Context, a Attempt, sendErr error) {
+	if t.attempts.Enabled(ctx) {
+		attrs := make([]attribute.KeyValue, 0, 4)
+		attrs = append(attrs, keyAttemptStatus.String(a.Status.String()), keyAttemptTrigger.String(string(a.Trigger)),
+			keyStatusClass.String(statusClass(a.ResponseStatusCode)))
+		if t.cfg.EndpointAttribute {
+			attrs = append(attrs, keyEndpointID.String(a.EndpointID))
+		}
+		t.attempts.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+	if a.AttemptedAt.IsZero() || !t.duration.Enabled(ctx) {
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, 4)
+	attrs = append(attrs, keyMethod.String("POST"))
+	if a.ResponseStatusCode != 0 {
+		attrs = append(attrs, keyStatusCode.Int(a.ResponseStatusCode))
+	}
+	if a.Status != StatusSuccess {
+		attrs = append(attrs, keyErrorType.String(errorType(a, sendErr)))
+	}
+	if t.cfg.EndpointAttribute {
+		attrs = append(attrs, keyEndpointID.String(a.EndpointID))
+	}
+	t.duration.Record(ctx, a.Duration.Seconds(), metric.WithAttributes(attrs...))
+}
+
+// claimed records the size of a claim.
+func (t *telemetry) claimed(ctx context.Context, n int) { t.claimSize.Record(ctx, int64(n)) }
+
+// statusClass names the class of an HTTP status code, such as "2xx", or
+// "none" when no response arrived.
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "none"
+	}
+	return strconv.Itoa(code/100) + "xx"
+}
+
+// errorType is the error.type of a failed attempt: its status code when a
+// response arrived, else a few words for the kinds of transport error
+// that an operator tells apart, and "_OTHER" for the rest, as the
+// semantic conventions ask.
+func errorType(a Attempt, sendErr error) string {
+	var nerr net.Error
+	switch {
+	case a.Status == StatusCanceled:
+		return "canceled"
+	case a.ResponseStatusCode != 0 && sendErr == nil:
+		return strconv.Itoa(a.ResponseStatusCode)
+	case errors.Is(sendErr, context.DeadlineExceeded) || errors.As(sendErr, &nerr) && nerr.Timeout():
+		return "timeout"
+	case errors.Is(sendErr, errLeaseExpired):
+		return "lease_expired"
+	case errors.Is(sendErr, ErrAddressForbidden):
+		return "address_forbidden"
+	case errors.Is(sendErr, errEndpointLookup):
+		return "endpoint_lookup"
+	}
+	return "_OTHER"
+}
+
+// watchQueue registers the callback of the queue and endpoint gauges,
+// which ask store, or, for a Store that keeps no health, local, at every
+// collection, as of now(). The worker registers it while it runs.
+func (t *telemetry) watchQueue(store Store, local *localHealth, now func() time.Time) (metric.Registration, error) {
+	stats, ok := store.(StatsStore)
+	return t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		at := now()
+		if local != nil {
+			paused, probing, disabled := local.counts(at)
+			t.observeEndpoints(o, paused, probing, disabled)
+		}
+		if !ok {
+			return nil
+		}
+		return t.observeQueue(ctx, o, stats, at, local == nil)
+	}, t.due, t.lag, t.endpoints)
+}
+
+// observeQueue reports the queue gauges, and the endpoint gauge if
+// endpoints is set, from store, which answers as of now.
+func (t *telemetry) observeQueue(ctx context.Context, o metric.Observer, store StatsStore, now time.Time, endpoints bool) error {
+	st, err := store.QueueStats(ctx, now)
+	if err != nil {
+		return fmt.Errorf("queue stats: %w", err)
+	}
+	o.ObserveInt64(t.due, st.Due)
+	lag := 0.0
+	if st.Due > 0 && now.After(st.OldestDue) {
+		lag = now.Sub(st.OldestDue).Seconds()
+	}
+	o.ObserveFloat64(t.lag, lag)
+	if endpoints {
+		t.observeEndpoints(o, st.Paused, st.Probing, st.Disabled)
+	}
+	return nil
+}
+
+// observeEndpoints reports the endpoints gauge.
+func (t *telemetry) observeEndpoints(o metric.Observer, paused, probing, disabled int64) {
+	o.ObserveInt64(t.endpoints, paused, metric.WithAttributeSet(statePaused))
+	o.ObserveInt64(t.endpoints, probing, metric.WithAttributeSet(stateProbing))
+	o.ObserveInt64(t.endpoints, disabled, metric.WithAttributeSet(stateDisabled))
+}
+
+var (
+	statePaused   = attribute.NewSet(keyEndpointState.String(string(HealthPaused)))
+	stateProbing  = attribute.NewSet(keyEndpointState.String(string(HealthProbing)))
+	stateDisabled = attribute.NewSet(keyEndpointState.String(string(HealthDisabled)))
+)
