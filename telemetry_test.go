@@ -289,7 +289,7 @@ func TestTraceAcrossDispatchers(t *testing.T) {
 	store := tb.store
 	other := tracetest.NewSpanRecorder()
 	enqueuer, err := delivery.NewDispatcher(store, &delivery.Config{
-		Now: tb.clock.Now,
+		Now:       tb.clock.Now,
 		Telemetry: delivery.Telemetry{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(other))},
 	})
 	require.NoError(t, err)
