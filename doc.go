@@ -221,6 +221,68 @@
 // errors.Is. Errors and log records never carry a secret, and never quote an
 // endpoint URL, which may hold tokens.
 //
+// # Observability
+//
+// A Dispatcher reports OpenTelemetry metrics and traces through the API
+// (go.opentelemetry.io/otel); the host brings the SDK and exporter.
+// Config.Telemetry names the providers and defaults to the global ones, so
+// a host that has set OpenTelemetry up gets both with no code, and one
+// that has not pays next to nothing. The metrics:
+//
+//	name                          instrument  unit       attributes
+//	delivery.attempts             counter     {attempt}  delivery.attempt.status, delivery.attempt.trigger,
+//	                                                     delivery.response.status_class ("2xx" … "5xx", "none")
+//	http.client.request.duration  histogram   s          http.request.method, http.response.status_code, error.type
+//	http.client.active_requests   up-down     {request}  http.request.method
+//	delivery.claim.size           histogram   {attempt}  none; its count is the number of claims
+//	delivery.queue.due            gauge       {attempt}  none
+//	delivery.queue.lag            gauge       s          none
+//	delivery.endpoints            gauge       {endpoint} delivery.endpoint.state (paused, probing, disabled)
+//
+// delivery.attempts counts the attempts that the Dispatcher records
+// (sent, or canceled one at a time because an endpoint is gone or its URL
+// changed); bulk cancels return their counts to the caller instead.
+// http.client.request.duration follows the OpenTelemetry HTTP client
+// conventions for the requests that were made; error.type is the status
+// code of a failed response, or timeout, address_forbidden,
+// endpoint_lookup, lease_expired or _OTHER.
+//
+// The queue gauges come from a running worker whose Store implements
+// [StatsStore] (memstore and sqlstore do; on sqlstore they read the
+// pending attempts from an index alone), at each collection. delivery.queue.due
+// counts the pending attempts due now, in flight or not, and
+// delivery.queue.lag is how long the oldest of them has been due: the
+// figure that tells an operator the workers are falling behind. Both
+// leave out paused and disabled endpoints, so one dead customer does not
+// make the queue look stalled; delivery.endpoints counts those. Every
+// worker process reports the same store-wide figures: aggregate them with
+// max, not sum.
+//
+// Cardinality: no attribute holds an endpoint URL, and none names the
+// endpoint unless Telemetry.EndpointAttribute is set, because every
+// endpoint would then make time series of its own, which a host with
+// 100,000 customers cannot afford. Look an endpoint up with
+// [Dispatcher.EndpointHealth] and the audit trail instead.
+//
+// Each HTTP request has a client span, "POST", with the conventions'
+// http.request.method, http.response.status_code, error.type,
+// http.request.resend_count, url.scheme, server.address and server.port
+// (never the path, query or user info, which may hold tokens), and
+// delivery.attempt.id, delivery.event.id, delivery.event.type,
+// delivery.endpoint.id and delivery.attempt.trigger. Enqueue, EnqueueTx,
+// Deliver and Resend store the W3C trace context of the caller's span with
+// the attempt (Job.TraceParent), and every try of it, retries included, in
+// whatever worker process, is a child of that span: an operator follows
+// one event from the business request to every HTTP try. The trace
+// context is not sent to receivers unless Telemetry.SendTraceParent is
+// set, since it tells a third party the host's trace IDs.
+//
+// Logging goes to Config.Logger. Without one, the errors that lose or
+// stall work (a claim that fails, an outcome that cannot be recorded, a
+// health change that cannot be written) go to slog.Default() at Error
+// level, and nothing routine does: a worker whose database is down does
+// not fail silently.
+//
 // # Testing a host
 //
 // The deliverytest package gives a host's tests a receiver that verifies

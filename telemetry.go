@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -74,7 +75,10 @@ var claimBuckets = []float64{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
 
 // telemetry holds a Dispatcher's instruments and tracer.
 type telemetry struct {
-	cfg       Telemetry
+	cfg Telemetry
+	// sets caches the attribute sets of the attempt metrics by outcome,
+	// when they name no endpoint: a few dozen, each built once.
+	sets sync.Map // outcomeKey -> [2]metric.MeasurementOption
 	tracer    trace.Tracer
 	meter     metric.Meter
 	attempts  metric.Int64Counter
@@ -144,14 +148,15 @@ func (t *telemetry) startAttempt(ctx context.Context, job Job) (context.Context,
 		return ctx, span
 	}
 	a := job.Attempt
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 11)
+	attrs = append(attrs,
 		keyMethod.String("POST"),
 		keyAttemptID.String(a.ID),
 		keyEventID.String(a.EventID),
 		keyEventType.String(a.EventType),
 		keyEndpointID.String(a.EndpointID),
 		keyAttemptTrigger.String(string(a.Trigger)),
-	}
+	)
 	if a.AttemptNumber > 1 {
 		attrs = append(attrs, keyResendCount.Int(a.AttemptNumber-1))
 	}
@@ -187,33 +192,60 @@ func (t *telemetry) requestEnded(ctx context.Context)   { t.active.Add(ctx, -1, 
 
 var methodPOST = metric.WithAttributeSet(attribute.NewSet(keyMethod.String("POST")))
 
+// outcomeKey is what the attributes of the attempt metrics depend on.
+type outcomeKey struct {
+	status    Status
+	trigger   Trigger
+	code      int
+	errorType string
+	endpoint  string
+}
+
 // recordAttempt counts the completed attempt a, and the duration of its
 // request if it made one.
 func (t *telemetry) recordAttempt(ctx context.Context, a Attempt, sendErr error) {
-	if t.attempts.Enabled(ctx) {
-		attrs := make([]attribute.KeyValue, 0, 4)
-		attrs = append(attrs, keyAttemptStatus.String(a.Status.String()), keyAttemptTrigger.String(string(a.Trigger)),
-			keyStatusClass.String(statusClass(a.ResponseStatusCode)))
-		if t.cfg.EndpointAttribute {
-			attrs = append(attrs, keyEndpointID.String(a.EndpointID))
-		}
-		t.attempts.Add(ctx, 1, metric.WithAttributes(attrs...))
-	}
-	if a.AttemptedAt.IsZero() || !t.duration.Enabled(ctx) {
+	sent := !a.AttemptedAt.IsZero()
+	if !t.attempts.Enabled(ctx) && !(sent && t.duration.Enabled(ctx)) {
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 4)
-	attrs = append(attrs, keyMethod.String("POST"))
-	if a.ResponseStatusCode != 0 {
-		attrs = append(attrs, keyStatusCode.Int(a.ResponseStatusCode))
-	}
+	k := outcomeKey{status: a.Status, trigger: a.Trigger, code: a.ResponseStatusCode}
 	if a.Status != StatusSuccess {
-		attrs = append(attrs, keyErrorType.String(errorType(a, sendErr)))
+		k.errorType = errorType(a, sendErr)
 	}
 	if t.cfg.EndpointAttribute {
-		attrs = append(attrs, keyEndpointID.String(a.EndpointID))
+		k.endpoint = a.EndpointID
 	}
-	t.duration.Record(ctx, a.Duration.Seconds(), metric.WithAttributes(attrs...))
+	opts, ok := t.sets.Load(k)
+	if !ok {
+		opts = k.options()
+		if !t.cfg.EndpointAttribute {
+			t.sets.Store(k, opts)
+		}
+	}
+	o := opts.([2]metric.MeasurementOption)
+	t.attempts.Add(ctx, 1, o[0])
+	if sent {
+		t.duration.Record(ctx, a.Duration.Seconds(), o[1])
+	}
+}
+
+// options returns the attribute sets of delivery.attempts and
+// http.client.request.duration for an outcome.
+func (k outcomeKey) options() [2]metric.MeasurementOption {
+	counted := []attribute.KeyValue{keyAttemptStatus.String(k.status.String()), keyAttemptTrigger.String(string(k.trigger)),
+		keyStatusClass.String(statusClass(k.code))}
+	timed := []attribute.KeyValue{keyMethod.String("POST")}
+	if k.code != 0 {
+		timed = append(timed, keyStatusCode.Int(k.code))
+	}
+	if k.errorType != "" {
+		timed = append(timed, keyErrorType.String(k.errorType))
+	}
+	if k.endpoint != "" {
+		counted = append(counted, keyEndpointID.String(k.endpoint))
+		timed = append(timed, keyEndpointID.String(k.endpoint))
+	}
+	return [2]metric.MeasurementOption{metric.WithAttributeSet(attribute.NewSet(counted...)), metric.WithAttributeSet(attribute.NewSet(timed...))}
 }
 
 // claimed records the size of a claim.

@@ -65,6 +65,7 @@ func main() {
 	notify := flag.Bool("notify", false, "the latency worker listens for notifications")
 	fair := flag.Duration("fairness", 0, "run the fairness scenario for this long on each store (0 skips it)")
 	fairMode := flag.Bool("fairness-worker", false, "run as a worker process of the fairness scenario on -driver, -dsn and -prefix")
+	telemetry := flag.Bool("telemetry", false, "measure the sender's CPU per delivery with OpenTelemetry metrics and traces off and on, -n deliveries a run")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -90,6 +91,8 @@ func main() {
 		err = latencyWorker(*dsn, *prefix, flag.Arg(0), *notify)
 	case *latency > 0:
 		err = runLatency(*pg, *latency)
+	case *telemetry:
+		err = runTelemetry(*n, *reps)
 	case *claimSizes != "":
 		err = runClaims(*pg, *claimSizes)
 	default:
