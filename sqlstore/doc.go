@@ -48,6 +48,20 @@
 // so a worker of this version would not claim them until the endpoint's
 // next insert.
 //
+// Migration 0004 adds the trace_parent column, which keeps the W3C trace
+// context of the code that enqueued an attempt (delivery.Job.TraceParent):
+// with a constant default, it rewrites no row on PostgreSQL and is an
+// instant change on MariaDB. On PostgreSQL it also re-creates the claim
+// function, which returns the column. Stop the workers of the previous
+// version before running it: their claims would fail on the function's
+// new result. Their inserts keep working, without a trace context.
+//
+// The Store implements delivery.StatsStore: QueueStats reads the pending
+// attempts from the queue index alone, grouped by endpoint, then probes
+// the endpoints table once per endpoint with due work and reads it once
+// to count endpoint states. Its cost grows with the pending attempts that
+// are due, not with the table.
+//
 // SQLite, the embedded default, in one call:
 //
 //	import _ "modernc.org/sqlite"
