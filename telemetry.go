@@ -78,7 +78,7 @@ type telemetry struct {
 	cfg Telemetry
 	// sets caches the attribute sets of the attempt metrics by outcome,
 	// when they name no endpoint: a few dozen, each built once.
-	sets sync.Map // outcomeKey -> [2]metric.MeasurementOption
+	sets      sync.Map // outcomeKey -> [2]metric.MeasurementOption
 	tracer    trace.Tracer
 	meter     metric.Meter
 	attempts  metric.Int64Counter
