@@ -67,7 +67,7 @@ func (tb *telemetryBundle) metrics(t *testing.T) map[string]metricdata.Metrics {
 func attrs(set attribute.Set) map[string]string {
 	m := map[string]string{}
 	for _, kv := range set.ToSlice() {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
@@ -88,7 +88,7 @@ func points(t *testing.T, m metricdata.Metrics) map[string]int64 {
 	for _, dp := range dps {
 		var parts []string
 		for _, kv := range dp.Attributes.ToSlice() {
-			parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+			parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 		}
 		out[strings.Join(parts, ",")] = dp.Value
 	}

@@ -259,6 +259,21 @@ type scenario struct {
 	store func() (delivery.Store, func(), error)
 }
 
+// embedded returns the scenarios of the stores that need no server:
+// memstore, and SQLite in a new file in dir each time.
+func embedded(dir string) []scenario {
+	return []scenario{
+		{"memstore", func() (delivery.Store, func(), error) { return memstore.New(), func() {}, nil }},
+		{"sqlite", func() (delivery.Store, func(), error) {
+			db, err := sqlstore.OpenSQLite(filepath.Join(dir, fmt.Sprintf("bench-%d.db", time.Now().UnixNano())))
+			if err != nil {
+				return nil, nil, err
+			}
+			return migrated(db, "bench_", false)
+		}},
+	}
+}
+
 func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) error {
 	base, stopReceiver, err := startReceiver()
 	if err != nil {
@@ -272,16 +287,7 @@ func run(n, reps int, concs string, backlog int, pgDSN, myDSN, only string) erro
 	}
 	defer os.RemoveAll(dir)
 
-	scenarios := []scenario{
-		{"memstore", func() (delivery.Store, func(), error) { return memstore.New(), func() {}, nil }},
-		{"sqlite", func() (delivery.Store, func(), error) {
-			db, err := sqlstore.OpenSQLite(filepath.Join(dir, fmt.Sprintf("bench-%d.db", time.Now().UnixNano())))
-			if err != nil {
-				return nil, nil, err
-			}
-			return migrated(db, "bench_", false)
-		}},
-	}
+	scenarios := embedded(dir)
 	for _, s := range []struct{ name, driver, dsn string }{{"postgres", "pgx", pgDSN}, {"mariadb", "mysql", myDSN}} {
 		if s.dsn == "" {
 			continue

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,8 +15,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/webhookkit/delivery"
-	"github.com/webhookkit/delivery/memstore"
-	"github.com/webhookkit/delivery/sqlstore"
 )
 
 // runTelemetry measures the sender's CPU per delivery with telemetry off
@@ -42,25 +39,12 @@ func runTelemetry(n, reps int) error {
 	fmt.Printf("machine: %d cores, %s %s/%s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("\nsender CPU per delivery: telemetry off, metrics, metrics and traces; median of %d alternating runs of %d deliveries\n\n", reps, n)
 	fmt.Printf("%-22s %10s %10s %7s %10s %7s %10s %10s\n", "scenario", "cpu off", "metrics", "ratio", "+traces", "ratio", "rate off", "rate all")
-	stores := []struct {
-		name string
-		open func() (delivery.Store, func(), error)
-	}{
-		{"memstore", func() (delivery.Store, func(), error) { return memstore.New(), func() {}, nil }},
-		{"sqlite", func() (delivery.Store, func(), error) {
-			db, err := sqlstore.OpenSQLite(filepath.Join(dir, fmt.Sprintf("tel-%d.db", time.Now().UnixNano())))
-			if err != nil {
-				return nil, nil, err
-			}
-			return migrated(db, "bench_", false)
-		}},
-	}
-	for _, s := range stores {
+	for _, s := range embedded(dir) {
 		for _, kind := range []string{"Deliver c=64", "drain"} {
 			runs := make([][]result, 3)
 			for range reps {
 				for mode := range runs {
-					store, done, err := s.open()
+					store, done, err := s.store()
 					if err != nil {
 						return err
 					}
