@@ -219,22 +219,15 @@ func newLocalHealth(s Store) *localHealth {
 	return &localHealth{Store: s, health: map[string]EndpointHealth{}, probes: map[string]string{}}
 }
 
-// counts returns how many endpoints are paused, probing and disabled at
-// now.
-func (l *localHealth) counts(now time.Time) (paused, probing, disabled int64) {
+// counts returns the endpoints' counts of QueueStats at now.
+func (l *localHealth) counts(now time.Time) QueueStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var st QueueStats
 	for _, h := range l.health {
-		switch h.State(now) {
-		case HealthPaused:
-			paused++
-		case HealthProbing:
-			probing++
-		case HealthDisabled:
-			disabled++
-		}
+		st.CountEndpoint(h, now)
 	}
-	return paused, probing, disabled
+	return st
 }
 
 // Health implements HealthStore.

@@ -82,7 +82,8 @@ type Config struct {
 	// DefaultUserAgent.
 	UserAgent string
 	// Logger receives one record per completed attempt (at Info, or Warn
-	// when it failed), changes of endpoint health (Warn), and the errors
+	// when it failed), changes of endpoint health (Info, or Warn when the
+	// breaker opens or the endpoint is disabled), and the errors
 	// that lose or stall work (Error): a claim, a store write, or an
 	// outcome that could not be recorded. Records name attempt, event and
 	// endpoint IDs, never URLs or secrets. Defaults to the handler of
@@ -384,11 +385,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 		return Attempt{}, err
 	}
 	now := d.now()
-	job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, 1, TriggerFirst, now)
+	job, err := d.newJob(ev, ep, 1, TriggerFirst, now, traceParentOf(ctx))
 	if err != nil {
 		return Attempt{}, err
 	}
-	job.TraceParent = traceParentOf(ctx)
 	job.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
 	if err := d.store.Insert(ctx, job); err != nil {
 		return Attempt{}, fmt.Errorf("store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
@@ -413,8 +413,9 @@ func (d *Dispatcher) confirmRetry(ctx context.Context, err error) {
 	}
 }
 
-// newJob returns a new pending attempt of an event to ep, due at.
-func (d *Dispatcher) newJob(eventID, eventType string, payload []byte, ep Endpoint, number int, trigger Trigger, at time.Time) (Job, error) {
+// newJob returns a new pending attempt of ev to ep, due at, whose span
+// will be a child of the span traceParent names (see Job.TraceParent).
+func (d *Dispatcher) newJob(ev Event, ep Endpoint, number int, trigger Trigger, at time.Time, traceParent string) (Job, error) {
 	id, err := ids.next()
 	if err != nil {
 		return Job{}, fmt.Errorf("new attempt id: %w", err)
@@ -422,8 +423,8 @@ func (d *Dispatcher) newJob(eventID, eventType string, payload []byte, ep Endpoi
 	return Job{
 		Attempt: Attempt{
 			ID:            id,
-			EventID:       eventID,
-			EventType:     eventType,
+			EventID:       ev.ID,
+			EventType:     ev.Type,
 			EndpointID:    ep.ID,
 			EndpointURL:   ep.URL,
 			Status:        StatusPending,
@@ -431,7 +432,8 @@ func (d *Dispatcher) newJob(eventID, eventType string, payload []byte, ep Endpoi
 			Trigger:       trigger,
 			ScheduledAt:   at,
 		},
-		Payload: payload,
+		Payload:     ev.Payload,
+		TraceParent: traceParent,
 	}, nil
 }
 
@@ -447,12 +449,11 @@ func (d *Dispatcher) settle(ctx context.Context, job Job, final Attempt, sendErr
 		if stop != nil {
 			giveUp = stop
 		} else {
-			retry, err := d.newJob(final.EventID, final.EventType, job.Payload, Endpoint{ID: final.EndpointID, URL: final.EndpointURL},
-				final.AttemptNumber+1, TriggerRetry, d.now().Add(delay))
+			retry, err := d.newJob(job.event(), Endpoint{ID: final.EndpointID, URL: final.EndpointURL},
+				final.AttemptNumber+1, TriggerRetry, d.now().Add(delay), job.TraceParent)
 			if err != nil {
 				return final, err
 			}
-			retry.TraceParent = job.TraceParent
 			next = &retry
 		}
 	}

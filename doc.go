@@ -227,7 +227,7 @@
 // (go.opentelemetry.io/otel); the host brings the SDK and exporter.
 // Config.Telemetry names the providers and defaults to the global ones, so
 // a host that has set OpenTelemetry up gets both with no code, and one
-// that has not pays next to nothing. The metrics:
+// that has not pays 3 allocations an attempt (BENCHMARKS.md). The metrics:
 //
 //	name                          instrument  unit       attributes
 //	delivery.attempts             counter     {attempt}  delivery.attempt.status, delivery.attempt.trigger,
@@ -244,8 +244,7 @@
 // changed); bulk cancels return their counts to the caller instead.
 // http.client.request.duration follows the OpenTelemetry HTTP client
 // conventions for the requests that were made; error.type is the status
-// code of a failed response, or timeout, address_forbidden,
-// endpoint_lookup, lease_expired or _OTHER.
+// code of a failed response, or timeout, address_forbidden or _OTHER.
 //
 // The queue gauges come from a running worker whose Store implements
 // [StatsStore] (memstore and sqlstore do; on sqlstore they read the

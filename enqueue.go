@@ -37,7 +37,7 @@ type TxStore interface {
 // an idempotency key, so a host that runs its code again can enqueue again
 // safely.
 func (d *Dispatcher) Enqueue(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Attempt, error) {
-	job, err := d.enqueueJob(ctx, ev, ep, opts)
+	job, err := d.enqueueJob(ev, ep, opts, traceParentOf(ctx))
 	if err != nil {
 		return Attempt{}, err
 	}
@@ -62,7 +62,7 @@ func (d *Dispatcher) EnqueueTx(ctx context.Context, tx *sql.Tx, ev Event, ep End
 	if !ok {
 		return Attempt{}, invalid("EnqueueTx needs a Store that implements TxStore, such as sqlstore; %T does not", d.store)
 	}
-	job, err := d.enqueueJob(ctx, ev, ep, opts)
+	job, err := d.enqueueJob(ev, ep, opts, traceParentOf(ctx))
 	if err != nil {
 		return Attempt{}, err
 	}
@@ -114,7 +114,7 @@ func (d *Dispatcher) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ev Event, ep
 func (d *Dispatcher) enqueueJobs(ctx context.Context, ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Job, error) {
 	jobs := make([]Job, 0, len(eps))
 	for _, ep := range eps {
-		job, err := d.enqueueJob(ctx, ev, ep, opts)
+		job, err := d.enqueueJob(ev, ep, opts, traceParentOf(ctx))
 		if err != nil {
 			return nil, err
 		}
@@ -131,9 +131,9 @@ func jobAttempts(jobs []Job) []Attempt {
 	return attempts
 }
 
-// enqueueJob validates an enqueue and returns its job, which carries the
-// trace context of ctx's span.
-func (d *Dispatcher) enqueueJob(ctx context.Context, ev Event, ep Endpoint, opts *EnqueueOpts) (Job, error) {
+// enqueueJob validates an enqueue and returns its job, whose span will be
+// a child of the one traceParent names.
+func (d *Dispatcher) enqueueJob(ev Event, ep Endpoint, opts *EnqueueOpts, traceParent string) (Job, error) {
 	if err := ev.validate(d.cfg.MaxPayloadSize); err != nil {
 		return Job{}, err
 	}
@@ -144,9 +144,7 @@ func (d *Dispatcher) enqueueJob(ctx context.Context, ev Event, ep Endpoint, opts
 	if opts != nil && !opts.ScheduledAt.IsZero() {
 		at = opts.ScheduledAt.UTC().Truncate(time.Microsecond)
 	}
-	job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, 1, TriggerFirst, at)
-	job.TraceParent = traceParentOf(ctx)
-	return job, err
+	return d.newJob(ev, ep, 1, TriggerFirst, at, traceParent)
 }
 
 // CancelEvent cancels the pending attempts of an event that was deleted,

@@ -23,9 +23,11 @@ import (
 // keeps none would: the Dispatcher then keeps health in its process.
 type healthless struct{ delivery.Store }
 
-// fairStores are the stores the scheduling tests run on.
-func fairStores(t *testing.T) map[string]func(t *testing.T) delivery.Store {
-	return map[string]func(t *testing.T) delivery.Store{
+// onEachStore runs test, in parallel, on each store the scheduling tests
+// run on: memstore, SQLite, and a store that keeps no health.
+func onEachStore(t *testing.T, test func(t *testing.T, store delivery.Store)) {
+	t.Parallel()
+	for name, newStore := range map[string]func(t *testing.T) delivery.Store{
 		"memstore": func(*testing.T) delivery.Store { return memstore.New() },
 		"sqlite": func(t *testing.T) delivery.Store {
 			db, err := sqlstore.OpenSQLite(filepath.Join(t.TempDir(), "fair.db"))
@@ -37,6 +39,11 @@ func fairStores(t *testing.T) map[string]func(t *testing.T) delivery.Store {
 			return s
 		},
 		"healthless": func(*testing.T) delivery.Store { return healthless{memstore.New()} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, newStore(t))
+		})
 	}
 }
 
@@ -84,63 +91,58 @@ func (c *openCounter) snapshot() (got, most map[string]int) {
 // and its backlog, however long, delays no other endpoint: every healthy
 // endpoint's attempts go out while the held endpoint's are still pending.
 func TestHeldEndpointDelaysNoOther(t *testing.T) {
-	t.Parallel()
-	for name, newStore := range fairStores(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			const held, healthy, perEndpoint = 300, 5, 2
-			counter := newOpenCounter()
-			srv := receiver(t, func(w http.ResponseWriter, r *http.Request) {
-				ep := strings.TrimPrefix(r.URL.Path, "/")
-				defer counter.enter(ep)()
-				if ep == "held" {
-					hang(w, r)
-				}
-			})
-			store := newStore(t)
-			d, err := delivery.NewDispatcher(store, &delivery.Config{
-				AddressPolicy: loopback,
-				Workers:       8,
-				PerEndpoint:   perEndpoint,
-				PollInterval:  5 * time.Millisecond,
-				Timeout:       time.Hour, // the held requests end when the test stops the worker
-				LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
-					return delivery.Endpoint{ID: id, URL: srv.URL + "/" + id}, nil
-				},
-			})
-			require.NoError(t, err)
-			ctx := context.Background()
-			// The held endpoint's backlog is enqueued first, due earliest.
-			for i := range held {
-				_, err := d.Enqueue(ctx, delivery.Event{ID: fmt.Sprintf("evt_h%d", i)}, delivery.Endpoint{ID: "held", URL: srv.URL + "/held"}, nil)
-				require.NoError(t, err)
-			}
-			for i := range healthy * 4 {
-				ep := fmt.Sprintf("ok_%d", i%healthy)
-				_, err := d.Enqueue(ctx, delivery.Event{ID: fmt.Sprintf("evt_%d", i)}, delivery.Endpoint{ID: ep, URL: srv.URL + "/" + ep}, nil)
-				require.NoError(t, err)
-			}
-			require.NoError(t, d.Start(ctx))
-			waitFor(t, "every healthy endpoint's attempts delivered", func() bool {
-				page, err := store.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusSuccess}})
-				return err == nil && len(page.Attempts) == healthy*4
-			})
-			got, most := counter.snapshot()
-			require.LessOrEqual(t, got["held"], perEndpoint, "the held endpoint got no more requests than its places")
-			require.Equal(t, perEndpoint, most["held"])
-			pending, err := store.List(ctx, delivery.ListQuery{EndpointID: "held", Statuses: []delivery.Status{delivery.StatusPending}, Limit: delivery.MaxListLimit})
-			require.NoError(t, err)
-			require.Len(t, pending.Attempts, held, "the held endpoint's backlog is still pending")
-
-			stop, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-			defer cancel()
-			require.ErrorIs(t, d.Stop(stop), context.DeadlineExceeded, "the held requests are aborted")
-			_, most = counter.snapshot()
-			for ep, n := range most {
-				require.LessOrEqual(t, n, perEndpoint, "endpoint %s", ep)
+	onEachStore(t, func(t *testing.T, store delivery.Store) {
+		const held, healthy, perEndpoint = 300, 5, 2
+		counter := newOpenCounter()
+		srv := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+			ep := strings.TrimPrefix(r.URL.Path, "/")
+			defer counter.enter(ep)()
+			if ep == "held" {
+				hang(w, r)
 			}
 		})
-	}
+		d, err := delivery.NewDispatcher(store, &delivery.Config{
+			AddressPolicy: loopback,
+			Workers:       8,
+			PerEndpoint:   perEndpoint,
+			PollInterval:  5 * time.Millisecond,
+			Timeout:       time.Hour, // the held requests end when the test stops the worker
+			LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
+				return delivery.Endpoint{ID: id, URL: srv.URL + "/" + id}, nil
+			},
+		})
+		require.NoError(t, err)
+		ctx := context.Background()
+		// The held endpoint's backlog is enqueued first, due earliest.
+		for i := range held {
+			_, err := d.Enqueue(ctx, delivery.Event{ID: fmt.Sprintf("evt_h%d", i)}, delivery.Endpoint{ID: "held", URL: srv.URL + "/held"}, nil)
+			require.NoError(t, err)
+		}
+		for i := range healthy * 4 {
+			ep := fmt.Sprintf("ok_%d", i%healthy)
+			_, err := d.Enqueue(ctx, delivery.Event{ID: fmt.Sprintf("evt_%d", i)}, delivery.Endpoint{ID: ep, URL: srv.URL + "/" + ep}, nil)
+			require.NoError(t, err)
+		}
+		require.NoError(t, d.Start(ctx))
+		waitFor(t, "every healthy endpoint's attempts delivered", func() bool {
+			page, err := store.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusSuccess}})
+			return err == nil && len(page.Attempts) == healthy*4
+		})
+		got, most := counter.snapshot()
+		require.LessOrEqual(t, got["held"], perEndpoint, "the held endpoint got no more requests than its places")
+		require.Equal(t, perEndpoint, most["held"])
+		pending, err := store.List(ctx, delivery.ListQuery{EndpointID: "held", Statuses: []delivery.Status{delivery.StatusPending}, Limit: delivery.MaxListLimit})
+		require.NoError(t, err)
+		require.Len(t, pending.Attempts, held, "the held endpoint's backlog is still pending")
+
+		stop, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, d.Stop(stop), context.DeadlineExceeded, "the held requests are aborted")
+		_, most = counter.snapshot()
+		for ep, n := range most {
+			require.LessOrEqual(t, n, perEndpoint, "endpoint %s", ep)
+		}
+	})
 }
 
 // breakerBundle is a worker on a fake clock whose endpoint ep_1 answers
@@ -220,130 +222,114 @@ func (b *breakerBundle) pending(t *testing.T) int {
 // sent until the cool-down ends, then one probe at a time; a failed probe
 // doubles the cool-down, a successful one closes the breaker.
 func TestBreakerOpensProbesAndCloses(t *testing.T) {
-	t.Parallel()
-	for name, newStore := range fairStores(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			b := setupBreaker(t, newStore(t), delivery.Breaker{Threshold: 3, Cooldown: time.Minute}, nil)
-			b.enqueue(t, 10)
-			require.NoError(t, b.d.Start(ctx))
-			h := b.change(t)
-			require.Equal(t, delivery.HealthPaused, h.State(b.clock.Now()))
-			require.Equal(t, 3, h.Failures)
-			require.Equal(t, time.Minute, h.Cooldown)
-			require.NoError(t, b.d.Stop(ctx))
-			// The breaker opens before the third failure is recorded, so
-			// that no claim takes the next attempt in between.
-			sent := int(b.calls.Load())
-			require.Equal(t, 3, sent, "nothing is sent once it opened")
-			require.Equal(t, 10-sent, b.pending(t), "the rest stays pending")
+	onEachStore(t, func(t *testing.T, store delivery.Store) {
+		ctx := context.Background()
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: 3, Cooldown: time.Minute}, nil)
+		b.enqueue(t, 10)
+		require.NoError(t, b.d.Start(ctx))
+		h := b.change(t)
+		require.Equal(t, delivery.HealthPaused, h.State(b.clock.Now()))
+		require.Equal(t, 3, h.Failures)
+		require.Equal(t, time.Minute, h.Cooldown)
+		require.NoError(t, b.d.Stop(ctx))
+		// The breaker opens before the third failure is recorded, so
+		// that no claim takes the next attempt in between.
+		sent := int(b.calls.Load())
+		require.Equal(t, 3, sent, "nothing is sent once it opened")
+		require.Equal(t, 10-sent, b.pending(t), "the rest stays pending")
 
-			b.clock.Advance(time.Minute)
-			require.NoError(t, b.d.Start(ctx))
-			h = b.change(t)
-			require.Equal(t, 2*time.Minute, h.Cooldown, "a failed probe doubles the cool-down")
-			require.NoError(t, b.d.Stop(ctx))
-			require.EqualValues(t, sent+1, b.calls.Load(), "one probe")
+		b.clock.Advance(time.Minute)
+		require.NoError(t, b.d.Start(ctx))
+		h = b.change(t)
+		require.Equal(t, 2*time.Minute, h.Cooldown, "a failed probe doubles the cool-down")
+		require.NoError(t, b.d.Stop(ctx))
+		require.EqualValues(t, sent+1, b.calls.Load(), "one probe")
 
-			b.status.Store(http.StatusOK)
-			b.clock.Advance(2 * time.Minute)
-			require.NoError(t, b.d.Start(ctx))
-			h = b.change(t)
-			require.Equal(t, delivery.HealthOK, h.State(b.clock.Now()), "the probe's success closes the breaker")
-			waitFor(t, "the rest delivered", func() bool { return b.pending(t) == 0 })
-			require.EqualValues(t, 10, b.calls.Load())
-		})
-	}
+		b.status.Store(http.StatusOK)
+		b.clock.Advance(2 * time.Minute)
+		require.NoError(t, b.d.Start(ctx))
+		h = b.change(t)
+		require.Equal(t, delivery.HealthOK, h.State(b.clock.Now()), "the probe's success closes the breaker")
+		waitFor(t, "the rest delivered", func() bool { return b.pending(t) == 0 })
+		require.EqualValues(t, 10, b.calls.Load())
+	})
 }
 
 // A 429 with Retry-After pauses the whole endpoint until then.
 func TestRetryAfterPausesEndpoint(t *testing.T) {
-	t.Parallel()
-	for name, newStore := range fairStores(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			b := setupBreaker(t, newStore(t), delivery.Breaker{Threshold: -1}, http.Header{"Retry-After": {"120"}})
-			b.status.Store(http.StatusTooManyRequests)
-			b.enqueue(t, 1)
-			require.NoError(t, b.d.Start(ctx))
-			h := b.change(t)
-			require.Equal(t, delivery.HealthPaused, h.State(b.clock.Now()))
-			require.WithinDuration(t, b.clock.Now().Add(120*time.Second), h.PausedUntil, time.Second)
-			b.status.Store(http.StatusOK)
-			b.enqueue(t, 3)
-			b.d.Wake()
-			require.NoError(t, b.d.Stop(ctx))
-			require.EqualValues(t, 1, b.calls.Load(), "nothing is sent during the pause")
-			require.Equal(t, 3, b.pending(t))
+	onEachStore(t, func(t *testing.T, store delivery.Store) {
+		ctx := context.Background()
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: -1}, http.Header{"Retry-After": {"120"}})
+		b.status.Store(http.StatusTooManyRequests)
+		b.enqueue(t, 1)
+		require.NoError(t, b.d.Start(ctx))
+		h := b.change(t)
+		require.Equal(t, delivery.HealthPaused, h.State(b.clock.Now()))
+		require.WithinDuration(t, b.clock.Now().Add(120*time.Second), h.PausedUntil, time.Second)
+		b.status.Store(http.StatusOK)
+		b.enqueue(t, 3)
+		b.d.Wake()
+		require.NoError(t, b.d.Stop(ctx))
+		require.EqualValues(t, 1, b.calls.Load(), "nothing is sent during the pause")
+		require.Equal(t, 3, b.pending(t))
 
-			b.clock.Advance(121 * time.Second)
-			require.NoError(t, b.d.Start(ctx))
-			waitFor(t, "sent after the pause", func() bool { return b.pending(t) == 0 })
-			require.EqualValues(t, 4, b.calls.Load())
-		})
-	}
+		b.clock.Advance(121 * time.Second)
+		require.NoError(t, b.d.Start(ctx))
+		waitFor(t, "sent after the pause", func() bool { return b.pending(t) == 0 })
+		require.EqualValues(t, 4, b.calls.Load())
+	})
 }
 
 // An endpoint that fails for DisableAfter is disabled, once: the host is
 // told, nothing more is sent, and ResumeEndpoint sends again.
 func TestDisableAfterFailing(t *testing.T) {
-	t.Parallel()
-	for name, newStore := range fairStores(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			b := setupBreaker(t, newStore(t), delivery.Breaker{Threshold: -1, DisableAfter: time.Hour}, nil)
-			b.enqueue(t, 1)
-			require.NoError(t, b.d.Start(ctx))
-			waitFor(t, "a first failure", func() bool { return b.pending(t) == 0 })
-			b.clock.Advance(time.Hour)
-			b.enqueue(t, 3)
-			b.d.Wake()
-			h := b.change(t)
-			require.Equal(t, delivery.HealthDisabled, h.State(b.clock.Now()))
-			require.False(t, h.DisabledAt.IsZero())
-			require.NoError(t, b.d.Stop(ctx))
-			require.Empty(t, b.changes, "the host is told once")
-			require.EqualValues(t, 2, b.calls.Load(), "nothing more is sent once disabled")
-			got, err := b.d.EndpointHealth(ctx, "ep_1")
-			require.NoError(t, err)
-			require.Equal(t, delivery.HealthDisabled, got.State(b.clock.Now()))
+	onEachStore(t, func(t *testing.T, store delivery.Store) {
+		ctx := context.Background()
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: -1, DisableAfter: time.Hour}, nil)
+		b.enqueue(t, 1)
+		require.NoError(t, b.d.Start(ctx))
+		waitFor(t, "a first failure", func() bool { return b.pending(t) == 0 })
+		b.clock.Advance(time.Hour)
+		b.enqueue(t, 3)
+		b.d.Wake()
+		h := b.change(t)
+		require.Equal(t, delivery.HealthDisabled, h.State(b.clock.Now()))
+		require.False(t, h.DisabledAt.IsZero())
+		require.NoError(t, b.d.Stop(ctx))
+		require.Empty(t, b.changes, "the host is told once")
+		require.EqualValues(t, 2, b.calls.Load(), "nothing more is sent once disabled")
+		got, err := b.d.EndpointHealth(ctx, "ep_1")
+		require.NoError(t, err)
+		require.Equal(t, delivery.HealthDisabled, got.State(b.clock.Now()))
 
-			b.status.Store(http.StatusOK)
-			require.NoError(t, b.d.Start(ctx))
-			require.NoError(t, b.d.ResumeEndpoint(ctx, "ep_1"))
-			require.Equal(t, delivery.HealthOK, b.change(t).State(b.clock.Now()))
-			waitFor(t, "the rest delivered after the resume", func() bool { return b.pending(t) == 0 })
-			require.EqualValues(t, 4, b.calls.Load())
-		})
-	}
+		b.status.Store(http.StatusOK)
+		require.NoError(t, b.d.Start(ctx))
+		require.NoError(t, b.d.ResumeEndpoint(ctx, "ep_1"))
+		require.Equal(t, delivery.HealthOK, b.change(t).State(b.clock.Now()))
+		waitFor(t, "the rest delivered after the resume", func() bool { return b.pending(t) == 0 })
+		require.EqualValues(t, 4, b.calls.Load())
+	})
 }
 
 // A rate-limited endpoint gets its burst, then is paused until its next
 // token instead of holding workers; other endpoints go on.
 func TestRateLimitPausesEndpoint(t *testing.T) {
-	t.Parallel()
-	for name, newStore := range fairStores(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			b := setupBreaker(t, newStore(t), delivery.Breaker{}, nil)
-			b.status.Store(http.StatusOK)
-			b.ep.RateLimit, b.ep.Burst = 1.0/3600, 2 // two now, then one an hour
-			b.enqueue(t, 5)
-			require.NoError(t, b.d.Start(ctx))
-			var h delivery.EndpointHealth
-			waitFor(t, "the endpoint paused", func() bool {
-				var err error
-				h, err = b.d.EndpointHealth(ctx, "ep_1")
-				return err == nil && h.State(b.clock.Now()) == delivery.HealthPaused
-			})
-			require.WithinDuration(t, b.clock.Now().Add(time.Hour), h.PausedUntil, 2*time.Minute)
-			require.NoError(t, b.d.Stop(ctx))
-			require.EqualValues(t, 2, b.calls.Load(), "the burst")
-			require.Equal(t, 3, b.pending(t))
+	onEachStore(t, func(t *testing.T, store delivery.Store) {
+		ctx := context.Background()
+		b := setupBreaker(t, store, delivery.Breaker{}, nil)
+		b.status.Store(http.StatusOK)
+		b.ep.RateLimit, b.ep.Burst = 1.0/3600, 2 // two now, then one an hour
+		b.enqueue(t, 5)
+		require.NoError(t, b.d.Start(ctx))
+		var h delivery.EndpointHealth
+		waitFor(t, "the endpoint paused", func() bool {
+			var err error
+			h, err = b.d.EndpointHealth(ctx, "ep_1")
+			return err == nil && h.State(b.clock.Now()) == delivery.HealthPaused
 		})
-	}
+		require.WithinDuration(t, b.clock.Now().Add(time.Hour), h.PausedUntil, 2*time.Minute)
+		require.NoError(t, b.d.Stop(ctx))
+		require.EqualValues(t, 2, b.calls.Load(), "the burst")
+		require.Equal(t, 3, b.pending(t))
+	})
 }

@@ -39,9 +39,8 @@ func (d *Dispatcher) Resend(ctx context.Context, eventID, endpointID string) (At
 	var job Job
 	err = d.insertNext(ctx, eventID, endpointID, func(last Attempt) (Job, bool, error) {
 		now := d.now()
-		j, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, now)
+		j, err := d.newJob(ev, ep, last.AttemptNumber+1, TriggerManual, now, traceParentOf(ctx))
 		j.Lease = Lease{Owner: d.owner, Until: now.Add(d.cfg.Lease)}
-		j.TraceParent = traceParentOf(ctx)
 		job = j
 		return j, true, err
 	})
@@ -163,8 +162,7 @@ func (d *Dispatcher) redeliverEvent(ctx context.Context, eventID string, ep Endp
 		if err != nil {
 			return Job{}, false, err
 		}
-		job, err := d.newJob(ev.ID, ev.Type, ev.Payload, ep, last.AttemptNumber+1, TriggerManual, d.now())
-		job.TraceParent = traceParentOf(ctx)
+		job, err := d.newJob(ev, ep, last.AttemptNumber+1, TriggerManual, d.now(), traceParentOf(ctx))
 		enqueued = err == nil
 		return job, enqueued, err
 	})

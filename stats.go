@@ -23,6 +23,20 @@ type QueueStats struct {
 	Paused, Probing, Disabled int64
 }
 
+// CountEndpoint adds an endpoint whose health is h to the count of its
+// state at now, if that is paused, probing or disabled. Stores that keep
+// health use it in QueueStats.
+func (st *QueueStats) CountEndpoint(h EndpointHealth, now time.Time) {
+	switch h.State(now) {
+	case HealthPaused:
+		st.Paused++
+	case HealthProbing:
+		st.Probing++
+	case HealthDisabled:
+		st.Disabled++
+	}
+}
+
 // StatsStore is a Store that reports its queue cheaply enough to be asked
 // at every metrics collection. memstore and sqlstore implement it; the
 // Dispatcher's queue gauges (delivery.queue.due, delivery.queue.lag) need

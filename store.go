@@ -251,12 +251,19 @@ type Job struct {
 	// one probe of an endpoint whose circuit breaker is half-open: its
 	// success closes the breaker. Insert ignores it.
 	Probe bool
-	// TraceParent is the W3C traceparent of the span that enqueued the
-	// attempt's event, or empty: the Dispatcher's span of the attempt takes
-	// it as its parent, in whatever process sends it. A Store keeps it with
-	// the attempt, at most MaxTraceParentLength bytes of printable ASCII,
-	// and returns it from Claim. It is not part of the Attempt record.
+	// TraceParent is the W3C traceparent of the caller's span when the
+	// delivery began (Enqueue, Deliver, Resend and the like), or empty;
+	// retries and superseding attempts inherit it. The Dispatcher's span of
+	// the attempt takes it as its parent, in whatever process sends it. A
+	// Store keeps it with the attempt, printable ASCII of up to
+	// MaxTraceParentLength bytes, and returns it from Claim. It is not
+	// part of the Attempt record.
 	TraceParent string
+}
+
+// event returns the event that j delivers.
+func (j Job) event() Event {
+	return Event{ID: j.Attempt.EventID, Type: j.Attempt.EventType, Payload: j.Payload}
 }
 
 // MaxTraceParentLength is the longest Job.TraceParent a Store holds. A

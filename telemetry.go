@@ -76,9 +76,10 @@ var claimBuckets = []float64{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512}
 // telemetry holds a Dispatcher's instruments and tracer.
 type telemetry struct {
 	cfg Telemetry
-	// sets caches the attribute sets of the attempt metrics by outcome,
-	// when they name no endpoint: a few dozen, each built once.
-	sets      sync.Map // outcomeKey -> [2]metric.MeasurementOption
+	// sets caches the attribute sets of the attempt metrics by outcome
+	// (outcomeKey), when they name no endpoint: a few dozen, each built
+	// once.
+	sets      sync.Map // outcomeKey -> outcomeOptions
 	tracer    trace.Tracer
 	meter     metric.Meter
 	attempts  metric.Int64Counter
@@ -143,7 +144,7 @@ func (t *telemetry) startAttempt(ctx context.Context, job Job) (context.Context,
 	if job.TraceParent != "" {
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": job.TraceParent})
 	}
-	ctx, span := t.tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := t.tracer.Start(ctx, "POST", clientSpan...)
 	if !span.IsRecording() {
 		return ctx, span
 	}
@@ -187,10 +188,15 @@ func (t *telemetry) endAttempt(span trace.Span, a Attempt, sendErr error) {
 }
 
 // requestStarted and requestEnded count requests in flight.
-func (t *telemetry) requestStarted(ctx context.Context) { t.active.Add(ctx, 1, methodPOST) }
-func (t *telemetry) requestEnded(ctx context.Context)   { t.active.Add(ctx, -1, methodPOST) }
+func (t *telemetry) requestStarted(ctx context.Context) { t.active.Add(ctx, 1, methodPOST...) }
+func (t *telemetry) requestEnded(ctx context.Context)   { t.active.Add(ctx, -1, methodPOST...) }
 
-var methodPOST = metric.WithAttributeSet(attribute.NewSet(keyMethod.String("POST")))
+// The options of every span and in-flight count, made once: passed as
+// variadic arguments, they would be allocated at each call.
+var (
+	clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	methodPOST = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyMethod.String("POST")))}
+)
 
 // outcomeKey is what the attributes of the attempt metrics depend on.
 type outcomeKey struct {
@@ -209,29 +215,35 @@ func (t *telemetry) recordAttempt(ctx context.Context, a Attempt, sendErr error)
 		return
 	}
 	k := outcomeKey{status: a.Status, trigger: a.Trigger, code: a.ResponseStatusCode}
-	if a.Status != StatusSuccess {
+	if sent && a.Status != StatusSuccess {
 		k.errorType = errorType(a, sendErr)
 	}
+	var opts outcomeOptions
 	if t.cfg.EndpointAttribute {
 		k.endpoint = a.EndpointID
-	}
-	opts, ok := t.sets.Load(k)
-	if !ok {
 		opts = k.options()
-		if !t.cfg.EndpointAttribute {
-			t.sets.Store(k, opts)
-		}
+	} else if cached, ok := t.sets.Load(k); ok {
+		opts = cached.(outcomeOptions)
+	} else {
+		opts = k.options()
+		t.sets.Store(k, opts)
 	}
-	o := opts.([2]metric.MeasurementOption)
-	t.attempts.Add(ctx, 1, o[0])
+	t.attempts.Add(ctx, 1, opts.counted...)
 	if sent {
-		t.duration.Record(ctx, a.Duration.Seconds(), o[1])
+		t.duration.Record(ctx, a.Duration.Seconds(), opts.timed...)
 	}
 }
 
-// options returns the attribute sets of delivery.attempts and
-// http.client.request.duration for an outcome.
-func (k outcomeKey) options() [2]metric.MeasurementOption {
+// outcomeOptions are the attribute sets of delivery.attempts and
+// http.client.request.duration for one outcome, as the slices their calls
+// take.
+type outcomeOptions struct {
+	counted []metric.AddOption
+	timed   []metric.RecordOption
+}
+
+// options returns the options of an outcome.
+func (k outcomeKey) options() outcomeOptions {
 	counted := []attribute.KeyValue{keyAttemptStatus.String(k.status.String()), keyAttemptTrigger.String(string(k.trigger)),
 		keyStatusClass.String(statusClass(k.code))}
 	timed := []attribute.KeyValue{keyMethod.String("POST")}
@@ -245,7 +257,10 @@ func (k outcomeKey) options() [2]metric.MeasurementOption {
 		counted = append(counted, keyEndpointID.String(k.endpoint))
 		timed = append(timed, keyEndpointID.String(k.endpoint))
 	}
-	return [2]metric.MeasurementOption{metric.WithAttributeSet(attribute.NewSet(counted...)), metric.WithAttributeSet(attribute.NewSet(timed...))}
+	return outcomeOptions{
+		counted: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(counted...))},
+		timed:   []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(timed...))},
+	}
 }
 
 // claimed records the size of a claim.
@@ -260,71 +275,54 @@ func statusClass(code int) string {
 	return strconv.Itoa(code/100) + "xx"
 }
 
-// errorType is the error.type of a failed attempt: its status code when a
-// response arrived, else a few words for the kinds of transport error
-// that an operator tells apart, and "_OTHER" for the rest, as the
-// semantic conventions ask.
+// errorType is the error.type of a failed request: its status code when a
+// response arrived, else the kinds of transport error that an operator
+// tells apart, and "_OTHER" for the rest, as the semantic conventions ask.
 func errorType(a Attempt, sendErr error) string {
 	var nerr net.Error
 	switch {
-	case a.Status == StatusCanceled:
-		return "canceled"
 	case a.ResponseStatusCode != 0 && sendErr == nil:
 		return strconv.Itoa(a.ResponseStatusCode)
 	case errors.Is(sendErr, context.DeadlineExceeded) || errors.As(sendErr, &nerr) && nerr.Timeout():
 		return "timeout"
-	case errors.Is(sendErr, errLeaseExpired):
-		return "lease_expired"
 	case errors.Is(sendErr, ErrAddressForbidden):
 		return "address_forbidden"
-	case errors.Is(sendErr, errEndpointLookup):
-		return "endpoint_lookup"
 	}
 	return "_OTHER"
 }
 
 // watchQueue registers the callback of the queue and endpoint gauges,
-// which ask store, or, for a Store that keeps no health, local, at every
-// collection, as of now(). The worker registers it while it runs.
+// which ask store at every collection, as of now(); for a Store that keeps
+// no health, the endpoint counts come from local. The worker registers it
+// while it runs.
 func (t *telemetry) watchQueue(store Store, local *localHealth, now func() time.Time) (metric.Registration, error) {
 	stats, ok := store.(StatsStore)
 	return t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		at := now()
-		if local != nil {
-			paused, probing, disabled := local.counts(at)
-			t.observeEndpoints(o, paused, probing, disabled)
+		var st QueueStats
+		if ok {
+			var err error
+			if st, err = stats.QueueStats(ctx, at); err != nil {
+				return fmt.Errorf("queue stats: %w", err)
+			}
+			o.ObserveInt64(t.due, st.Due)
+			lag := 0.0
+			if st.Due > 0 && at.After(st.OldestDue) {
+				lag = at.Sub(st.OldestDue).Seconds()
+			}
+			o.ObserveFloat64(t.lag, lag)
 		}
-		if !ok {
-			return nil
+		switch {
+		case local != nil:
+			st = local.counts(at)
+		case !ok:
+			return nil // neither the store nor this process knows
 		}
-		return t.observeQueue(ctx, o, stats, at, local == nil)
+		o.ObserveInt64(t.endpoints, st.Paused, metric.WithAttributeSet(statePaused))
+		o.ObserveInt64(t.endpoints, st.Probing, metric.WithAttributeSet(stateProbing))
+		o.ObserveInt64(t.endpoints, st.Disabled, metric.WithAttributeSet(stateDisabled))
+		return nil
 	}, t.due, t.lag, t.endpoints)
-}
-
-// observeQueue reports the queue gauges, and the endpoint gauge if
-// endpoints is set, from store, which answers as of now.
-func (t *telemetry) observeQueue(ctx context.Context, o metric.Observer, store StatsStore, now time.Time, endpoints bool) error {
-	st, err := store.QueueStats(ctx, now)
-	if err != nil {
-		return fmt.Errorf("queue stats: %w", err)
-	}
-	o.ObserveInt64(t.due, st.Due)
-	lag := 0.0
-	if st.Due > 0 && now.After(st.OldestDue) {
-		lag = now.Sub(st.OldestDue).Seconds()
-	}
-	o.ObserveFloat64(t.lag, lag)
-	if endpoints {
-		t.observeEndpoints(o, st.Paused, st.Probing, st.Disabled)
-	}
-	return nil
-}
-
-// observeEndpoints reports the endpoints gauge.
-func (t *telemetry) observeEndpoints(o metric.Observer, paused, probing, disabled int64) {
-	o.ObserveInt64(t.endpoints, paused, metric.WithAttributeSet(statePaused))
-	o.ObserveInt64(t.endpoints, probing, metric.WithAttributeSet(stateProbing))
-	o.ObserveInt64(t.endpoints, disabled, metric.WithAttributeSet(stateDisabled))
 }
 
 var (

@@ -11,10 +11,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// errEndpointLookup is wrapped by the transport error of an attempt whose
-// endpoint lookup failed.
-var errEndpointLookup = errors.New("endpoint lookup")
-
 // errLeaseExpired is the transport error of an attempt whose sender
 // stopped, presumably by dying, before it recorded an outcome.
 var errLeaseExpired = errors.New("lease expired: the sender stopped before recording an outcome; the request may have been sent")
@@ -282,7 +278,7 @@ func (d *Dispatcher) process(ctx context.Context, job Job, sent func()) {
 		d.cancelGone(ctx, job, err)
 		return
 	case err != nil:
-		err = fmt.Errorf("%w: %w", errEndpointLookup, err)
+		err = fmt.Errorf("endpoint lookup: %w", err)
 		_, _ = d.settle(ctx, job, failed(a, err), err, d.cfg.Retry)
 		return
 	}
@@ -336,9 +332,8 @@ func (d *Dispatcher) cancelGone(ctx context.Context, job Job, reason error) {
 // canceled, naming its successor.
 func (d *Dispatcher) supersede(ctx context.Context, job Job, ep Endpoint) {
 	a := job.Attempt
-	next, err := d.newJob(a.EventID, a.EventType, job.Payload, ep, a.AttemptNumber+1, a.Trigger, d.now())
+	next, err := d.newJob(job.event(), ep, a.AttemptNumber+1, a.Trigger, d.now(), job.TraceParent)
 	if err == nil {
-		next.TraceParent = job.TraceParent
 		final := a
 		final.Status = StatusCanceled
 		final.Error = "endpoint URL changed; superseded by attempt " + next.Attempt.ID

@@ -19,14 +19,7 @@ func (s *Store) QueueStats(ctx context.Context, now time.Time) (delivery.QueueSt
 	defer s.mu.Unlock()
 	var st delivery.QueueStats
 	for _, e := range s.endpoints {
-		switch e.health.State(now) {
-		case delivery.HealthPaused:
-			st.Paused++
-		case delivery.HealthProbing:
-			st.Probing++
-		case delivery.HealthDisabled:
-			st.Disabled++
-		}
+		st.CountEndpoint(e.health, now)
 	}
 	for _, r := range s.pending {
 		h := r.ep.health

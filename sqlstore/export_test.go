@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"strings"
 
 	"github.com/webhookkit/delivery"
 )
@@ -14,14 +13,14 @@ func OnBatch(s *Store, f func(n int)) { s.commits.onBatch = f }
 // InsertAttempts stores jobs in the attempts table alone, as a Store of
 // the first schema did: without a trace parent.
 func InsertAttempts(ctx context.Context, s *Store, jobs ...delivery.Job) error {
-	query := s.dialect.rebind("INSERT INTO " + s.prefix + "attempts (" + columns + ", payload, lease_owner, lease_until) VALUES (" +
-		strings.TrimSuffix(strings.Repeat("?, ", 19), ", ") + ")")
+	query := s.dialect.rebind("INSERT INTO " + s.prefix + "attempts (" + columns + ", payload, lease_owner, lease_until) VALUES " +
+		placeholders(insertArity-1))
 	for _, j := range jobs {
 		args, err := s.rowArgs(j)
 		if err != nil {
 			return err
 		}
-		if _, err := s.db.ExecContext(ctx, query, args[:19]...); err != nil {
+		if _, err := s.db.ExecContext(ctx, query, args[:insertArity-1]...); err != nil {
 			return err
 		}
 	}

@@ -308,7 +308,7 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return err
 	}
-	insertArgs, err := pgArrays(insertRows, 21)
+	insertArgs, err := pgArrays(insertRows, insertArity+1) // and after_id
 	if err != nil {
 		return err
 	}

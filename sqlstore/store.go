@@ -191,7 +191,7 @@ func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries 
 		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
 		"RETURNING id, cancel_requested"
 	insertPrefix := "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until, trace_parent) VALUES "
-	insertRow := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	insertRow := placeholders(insertArity)
 	return queries{
 		insertPrefix: insertPrefix,
 		insertRow:    insertRow,
@@ -320,6 +320,9 @@ func headersArg(h http.Header) (any, error) {
 	}
 	return string(b), nil
 }
+
+// insertArity is how many insert arguments rowArgs returns for a job.
+const insertArity = 20
 
 // rowArgs returns the insert arguments of a job.
 func (s *Store) rowArgs(j delivery.Job) ([]any, error) {
@@ -504,7 +507,7 @@ func jobIDs(jobs []delivery.Job) []string {
 // with ? placeholders (or, for one job, the prebuilt statement of the
 // dialect), and its arguments.
 func (s *Store) insertStatement(jobs []delivery.Job) (string, []any, error) {
-	args := make([]any, 0, len(jobs)*20)
+	args := make([]any, 0, len(jobs)*insertArity)
 	for _, j := range jobs {
 		row, err := s.rowArgs(j)
 		if err != nil {
