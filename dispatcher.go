@@ -500,12 +500,19 @@ func (d *Dispatcher) now() time.Time {
 func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]byte) (a Attempt, err error) {
 	a = job.Attempt
 	ctx, span := d.tel.startAttempt(ctx, job)
-	defer func() { d.tel.endAttempt(span, a, err) }()
+	var req *http.Request
+	defer func() {
+		var u *url.URL
+		if req != nil {
+			u = req.URL
+		}
+		d.tel.endAttempt(span, a, u, err)
+	}()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 
 	at := d.now()
-	req, err := d.newRequest(ctx, job, ep, keys, at)
+	req, err = d.newRequest(ctx, job, ep, keys, at)
 	if err != nil {
 		// The URL was validated, so this takes a bug; the attempt is
 		// recorded as failed, never left pending.
@@ -516,8 +523,8 @@ func (d *Dispatcher) send(ctx context.Context, job Job, ep Endpoint, keys [][]by
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	a.AttemptedAt = at
-	d.tel.requestStarted(ctx)
-	defer d.tel.requestEnded(ctx)
+	d.tel.requestStarted()
+	defer d.tel.requestEnded()
 	start := time.Now()
 	resp, err := d.cfg.HTTPClient.Do(req)
 	if err != nil {

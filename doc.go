@@ -265,16 +265,19 @@
 //
 // Each HTTP request has a client span, "POST", with the conventions'
 // http.request.method, http.response.status_code, error.type,
-// http.request.resend_count, url.scheme, server.address and server.port
-// (never the path, query or user info, which may hold tokens), and
-// delivery.attempt.id, delivery.event.id, delivery.event.type,
-// delivery.endpoint.id and delivery.attempt.trigger. Enqueue, EnqueueTx,
-// Deliver and Resend store the W3C trace context of the caller's span with
-// the attempt (Job.TraceParent), and every try of it, retries included, in
-// whatever worker process, is a child of that span: an operator follows
-// one event from the business request to every HTTP try. The trace
-// context is not sent to receivers unless Telemetry.SendTraceParent is
-// set, since it tells a third party the host's trace IDs.
+// http.request.resend_count, server.address and server.port (never the
+// path, query or user info, which may hold tokens), and
+// delivery.attempt.id, delivery.event.id and delivery.endpoint.id. The
+// attempt ID leads to the audit record, which holds the rest (event type,
+// trigger, response): each attribute adds to the SDK's cost of a span, so
+// a span carries only what finds the attempt and tells what happened.
+// Enqueue, EnqueueTx, Deliver and Resend store the W3C trace context of
+// the caller's span with the attempt (Job.TraceParent), and every try of
+// it, retries included, in whatever worker process, is a child of that
+// span: an operator follows one event from the business request to every
+// HTTP try. The trace context is not sent to receivers unless
+// Telemetry.SendTraceParent is set, since it tells a third party the
+// host's trace IDs.
 //
 // Logging goes to Config.Logger. Without one, the errors that lose or
 // stall work (a claim that fails, an outcome that cannot be recorded, a

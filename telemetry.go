@@ -55,14 +55,12 @@ const (
 	keyEndpointState  = attribute.Key("delivery.endpoint.state")
 	keyAttemptID      = attribute.Key("delivery.attempt.id")
 	keyEventID        = attribute.Key("delivery.event.id")
-	keyEventType      = attribute.Key("delivery.event.type")
 	keyMethod         = attribute.Key("http.request.method")
 	keyStatusCode     = attribute.Key("http.response.status_code")
 	keyResendCount    = attribute.Key("http.request.resend_count")
 	keyErrorType      = attribute.Key("error.type")
 	keyServerAddress  = attribute.Key("server.address")
 	keyServerPort     = attribute.Key("server.port")
-	keyURLScheme      = attribute.Key("url.scheme")
 )
 
 // durationBuckets are the OpenTelemetry HTTP conventions' advised bounds
@@ -133,63 +131,100 @@ func traceParentOf(ctx context.Context) string {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ""
 	}
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(ctx, carrier)
-	return carrier.Get("traceparent")
+	var c traceParentCarrier
+	propagation.TraceContext{}.Inject(ctx, &c)
+	return c.value
 }
+
+// traceParentCarrier carries a traceparent between the W3C propagator and
+// a Job, without the map of a general carrier.
+type traceParentCarrier struct{ value string }
+
+func (c *traceParentCarrier) Get(key string) string {
+	if key == "traceparent" {
+		return c.value
+	}
+	return ""
+}
+
+func (c *traceParentCarrier) Set(key, value string) {
+	if key == "traceparent" {
+		c.value = value
+	}
+}
+
+func (c *traceParentCarrier) Keys() []string { return []string{"traceparent"} }
 
 // startAttempt starts the client span of job's request. Its parent is the
 // span that enqueued the event, when job carries one, or else ctx's span.
 func (t *telemetry) startAttempt(ctx context.Context, job Job) (context.Context, trace.Span) {
 	if job.TraceParent != "" {
-		ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": job.TraceParent})
+		ctx = propagation.TraceContext{}.Extract(ctx, &traceParentCarrier{value: job.TraceParent})
 	}
-	ctx, span := t.tracer.Start(ctx, "POST", clientSpan...)
+	return t.tracer.Start(ctx, "POST", clientSpan...)
+}
+
+// endAttempt ends the span of a's request to u (nil when no request was
+// made), which sendErr, if any, failed. The attributes are set in one
+// call, and kept to those an operator needs to find the attempt and see
+// what happened: the SDK's cost grows with each one, and the audit record
+// holds the rest.
+func (t *telemetry) endAttempt(span trace.Span, a Attempt, u *url.URL, sendErr error) {
 	if !span.IsRecording() {
-		return ctx, span
+		span.End()
+		return
 	}
-	a := job.Attempt
-	attrs := make([]attribute.KeyValue, 0, 11)
+	attrs := make([]attribute.KeyValue, 0, 9)
 	attrs = append(attrs,
 		keyMethod.String("POST"),
 		keyAttemptID.String(a.ID),
 		keyEventID.String(a.EventID),
-		keyEventType.String(a.EventType),
 		keyEndpointID.String(a.EndpointID),
-		keyAttemptTrigger.String(string(a.Trigger)),
 	)
-	if a.AttemptNumber > 1 {
-		attrs = append(attrs, keyResendCount.Int(a.AttemptNumber-1))
-	}
 	// The host and port only: a path or query may hold a token, and
 	// userinfo a password.
-	if u, err := url.Parse(a.EndpointURL); err == nil {
-		attrs = append(attrs, keyURLScheme.String(u.Scheme), keyServerAddress.String(u.Hostname()))
-		if port, err := strconv.Atoi(u.Port()); err == nil {
+	if u != nil {
+		attrs = append(attrs, keyServerAddress.String(u.Hostname()))
+		if port := serverPort(u); port != 0 {
 			attrs = append(attrs, keyServerPort.Int(port))
 		}
 	}
-	span.SetAttributes(attrs...)
-	return ctx, span
-}
-
-// endAttempt ends the span of a's request, which sendErr, if any, failed.
-func (t *telemetry) endAttempt(span trace.Span, a Attempt, sendErr error) {
-	if span.IsRecording() {
-		if a.ResponseStatusCode != 0 {
-			span.SetAttributes(keyStatusCode.Int(a.ResponseStatusCode))
-		}
-		if a.Status != StatusSuccess {
-			span.SetAttributes(keyErrorType.String(errorType(a, sendErr)))
-			span.SetStatus(codes.Error, a.Error)
-		}
+	if a.AttemptNumber > 1 {
+		attrs = append(attrs, keyResendCount.Int(a.AttemptNumber-1))
 	}
+	if a.ResponseStatusCode != 0 {
+		attrs = append(attrs, keyStatusCode.Int(a.ResponseStatusCode))
+	}
+	if a.Status != StatusSuccess {
+		attrs = append(attrs, keyErrorType.String(errorType(a, sendErr)))
+		span.SetStatus(codes.Error, a.Error)
+	}
+	span.SetAttributes(attrs...)
 	span.End()
 }
 
-// requestStarted and requestEnded count requests in flight.
-func (t *telemetry) requestStarted(ctx context.Context) { t.active.Add(ctx, 1, methodPOST...) }
-func (t *telemetry) requestEnded(ctx context.Context)   { t.active.Add(ctx, -1, methodPOST...) }
+// serverPort is u's port, or its scheme's default port, or 0 when neither
+// is known.
+func serverPort(u *url.URL) int {
+	if p := u.Port(); p != "" {
+		port, _ := strconv.Atoi(p)
+		return port
+	}
+	switch u.Scheme {
+	case "https":
+		return 443
+	case "http":
+		return 80
+	}
+	return 0
+}
+
+// requestStarted and requestEnded count requests in flight. They measure
+// with no span in the context: an exemplar, which a sampled span would
+// make the SDK take, says nothing about a count of requests, and costs
+// more than the count.
+func (t *telemetry) requestStarted() { t.active.Add(context.Background(), 1, methodPOST...) }
+func (t *telemetry) requestEnded()   { t.active.Add(context.Background(), -1, methodPOST...) }
 
 // The options of every span and in-flight count, made once: passed as
 // variadic arguments, they would be allocated at each call.

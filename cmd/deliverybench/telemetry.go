@@ -22,9 +22,10 @@ import (
 // metrics alone (the SDK, every metric aggregated by a reader), and with
 // metrics and traces (every span sampled, as the SDK's default sampler
 // does for a request with no sampled parent, and batched to an exporter
-// that drops it), for Deliver at concurrency 64 and for the worker
-// draining a backlog of n, on memstore and SQLite. The three alternate,
-// reps times each; the medians are compared.
+// that drops it), and with metrics and a tenth of the traces sampled, for
+// Deliver at concurrency 64 and for the worker draining a backlog of n, on
+// memstore and SQLite. The modes alternate, reps times each; the medians
+// are compared.
 func runTelemetry(n, reps int) error {
 	base, stopReceiver, err := startReceiver()
 	if err != nil {
@@ -37,11 +38,11 @@ func runTelemetry(n, reps int) error {
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("machine: %d cores, %s %s/%s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Printf("\nsender CPU per delivery: telemetry off, metrics, metrics and traces; median of %d alternating runs of %d deliveries\n\n", reps, n)
-	fmt.Printf("%-22s %10s %10s %7s %10s %7s %10s %10s\n", "scenario", "cpu off", "metrics", "ratio", "+traces", "ratio", "rate off", "rate all")
+	fmt.Printf("\nsender CPU per delivery: telemetry off, metrics, metrics and traces, metrics and 10%% of traces; median of %d alternating runs of %d deliveries\n\n", reps, n)
+	fmt.Printf("%-22s %10s %10s %7s %10s %7s %10s %7s %10s %10s\n", "scenario", "cpu off", "metrics", "ratio", "+traces", "ratio", "+10%", "ratio", "rate off", "rate all")
 	for _, s := range embedded(dir) {
 		for _, kind := range []string{"Deliver c=64", "drain"} {
-			runs := make([][]result, 3)
+			runs := make([][]result, 4)
 			for range reps {
 				for mode := range runs {
 					store, done, err := s.store()
@@ -63,17 +64,19 @@ func runTelemetry(n, reps int) error {
 					runs[mode] = append(runs[mode], r)
 				}
 			}
-			off, metrics, all := medianCPU(runs[0]), medianCPU(runs[1]), medianCPU(runs[2])
-			fmt.Printf("%-22s %10v %10v %6.2fx %10v %6.2fx %10.0f %10.0f\n", s.name+" "+kind, off.cpu.Round(100*time.Nanosecond),
+			off, metrics, all, sampled := medianCPU(runs[0]), medianCPU(runs[1]), medianCPU(runs[2]), medianCPU(runs[3])
+			fmt.Printf("%-22s %10v %10v %6.2fx %10v %6.2fx %10v %6.2fx %10.0f %10.0f\n", s.name+" "+kind, off.cpu.Round(100*time.Nanosecond),
 				metrics.cpu.Round(100*time.Nanosecond), float64(metrics.cpu)/float64(off.cpu),
-				all.cpu.Round(100*time.Nanosecond), float64(all.cpu)/float64(off.cpu), off.perSec, all.perSec)
+				all.cpu.Round(100*time.Nanosecond), float64(all.cpu)/float64(off.cpu),
+				sampled.cpu.Round(100*time.Nanosecond), float64(sampled.cpu)/float64(off.cpu), off.perSec, all.perSec)
 		}
 	}
 	return nil
 }
 
 // telemetryConfig returns the Config of a mode of the comparison (0 off,
-// 1 metrics, 2 metrics and traces), and what ends its providers.
+// 1 metrics, 2 metrics and traces, 3 metrics and a tenth of the traces),
+// and what ends its providers.
 func telemetryConfig(mode int) (*delivery.Config, func()) {
 	tr := delivery.NewTransport(loopback)
 	tr.MaxIdleConnsPerHost = 64
@@ -82,9 +85,13 @@ func telemetryConfig(mode int) (*delivery.Config, func()) {
 		return cfg, tr.CloseIdleConnections
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	sampler := sdktrace.ParentBased(sdktrace.AlwaysSample())
+	if mode == 3 {
+		sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sampler))
 	cfg.Telemetry = delivery.Telemetry{MeterProvider: mp}
-	if mode == 2 {
+	if mode >= 2 {
 		cfg.Telemetry.TracerProvider = tp
 	}
 	return cfg, func() {

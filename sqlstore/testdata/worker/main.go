@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	_ "modernc.org/sqlite"
 
 	"github.com/webhookkit/delivery"
@@ -31,6 +34,7 @@ func main() {
 	receiver := flag.String("receiver", "", "the receiver's base URL; endpoint ep_X is at /ep_X")
 	exitWhenIdle := flag.Bool("exit-when-idle", false, "stop and exit once no attempt is pending")
 	perEndpoint := flag.Int("per-endpoint", 16, "Config.PerEndpoint")
+	spans := flag.Bool("spans", false, "record the worker's spans and print them, one JSON object a line, on exit")
 	enqueue := flag.Int("enqueue", 0, "instead of working, enqueue events evt_00000 to this number less one, to endpoints ep_0 to ep_9, "+
 		"and print how many were stored and how many were duplicates")
 	flag.Parse()
@@ -38,7 +42,7 @@ func main() {
 	if *enqueue > 0 {
 		err = enqueueAll(*driver, *dsn, *prefix, *enqueue)
 	} else {
-		err = run(*driver, *dsn, *prefix, *receiver, *exitWhenIdle, *perEndpoint)
+		err = run(*driver, *dsn, *prefix, *receiver, *exitWhenIdle, *perEndpoint, *spans)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -109,13 +113,51 @@ func enqueueAll(driver, dsn, prefix string, n int) error {
 	return nil
 }
 
-func run(driver, dsn, prefix, receiver string, exitWhenIdle bool, perEndpoint int) error {
+// Span is what the worker prints of each span it recorded.
+type Span struct {
+	Name         string            `json:"name"`
+	TraceID      string            `json:"trace_id"`
+	SpanID       string            `json:"span_id"`
+	ParentSpanID string            `json:"parent_span_id"`
+	ParentRemote bool              `json:"parent_remote"`
+	Attributes   map[string]string `json:"attributes"`
+}
+
+// printSpans prints the spans of exporter, one JSON object a line.
+func printSpans(exporter *tracetest.InMemoryExporter) error {
+	enc := json.NewEncoder(os.Stdout)
+	for _, s := range exporter.GetSpans() {
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		if err := enc.Encode(Span{Name: s.Name, TraceID: s.SpanContext.TraceID().String(), SpanID: s.SpanContext.SpanID().String(),
+			ParentSpanID: s.Parent.SpanID().String(), ParentRemote: s.Parent.IsRemote(), Attributes: attrs}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func run(driver, dsn, prefix, receiver string, exitWhenIdle bool, perEndpoint int, spans bool) (err error) {
 	db, store, err := open(driver, dsn, prefix)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	var telemetry delivery.Telemetry
+	if spans {
+		exporter := tracetest.NewInMemoryExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+		telemetry.TracerProvider = tp
+		defer func() {
+			if err == nil {
+				err = printSpans(exporter)
+			}
+		}()
+	}
 	d, err := delivery.NewDispatcher(store, &delivery.Config{
+		Telemetry:     telemetry,
 		Timeout:       2 * time.Second,
 		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
 		Lease:         3 * time.Second,
