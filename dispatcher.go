@@ -149,6 +149,20 @@ type Config struct {
 	// Breaker says when an endpoint that keeps failing is paused or
 	// disabled. The zero Breaker means its defaults.
 	Breaker Breaker
+	// Retention, when positive, makes the worker delete the final
+	// attempts older than Retention, with their payloads, responses and
+	// headers, every PurgeInterval (see Dispatcher.Purge and PurgeStore):
+	// that is how long the audit trail, and the personal data it may
+	// hold, lives. Pending attempts are never deleted. Zero, the default,
+	// keeps every attempt for ever. NewDispatcher returns an error
+	// wrapping ErrInvalidInput when Retention is set and the Store is not
+	// a PurgeStore.
+	Retention time.Duration
+	// PurgeInterval is how often the worker purges when Retention is set,
+	// the first time when it starts. Defaults to DefaultPurgeInterval.
+	// Every worker process purges; concurrent purges are harmless.
+	PurgeInterval time.Duration
+
 	// OnEndpointHealth, if set, is called when this Dispatcher changes
 	// the state of an endpoint: when it opens the circuit breaker, or
 	// opens it again after a failed probe; when it pauses the endpoint for
@@ -187,7 +201,7 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg = *c
 	}
 	if cfg.Timeout < 0 || cfg.MaxPayloadSize < 0 || cfg.MaxResponseBodySize < 0 || cfg.Workers < 0 ||
-		cfg.PerEndpoint < 0 || cfg.PollInterval < 0 || cfg.Lease < 0 {
+		cfg.PerEndpoint < 0 || cfg.PollInterval < 0 || cfg.Lease < 0 || cfg.Retention < 0 || cfg.PurgeInterval < 0 {
 		return cfg, invalid("config: durations, sizes and counts must not be negative")
 	}
 	if cfg.MaxPayloadSize > MaxBodySize || cfg.MaxResponseBodySize > MaxBodySize {
@@ -225,6 +239,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.Lease == 0 {
 		cfg.Lease = cfg.Timeout + leaseGrace
+	}
+	if cfg.PurgeInterval == 0 {
+		cfg.PurgeInterval = DefaultPurgeInterval
 	}
 	if cfg.Lease <= cfg.Timeout {
 		return cfg, invalid("config: Lease (%v) must exceed Timeout (%v)", cfg.Lease, cfg.Timeout)
@@ -269,6 +286,9 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := store.(PurgeStore); c.Retention > 0 && !ok {
+		return nil, invalid("config: Retention needs a Store that implements PurgeStore, which %T does not", store)
 	}
 	owner, err := ids.next()
 	if err != nil {

@@ -21,6 +21,8 @@ type workerRun struct {
 	abortSends   context.CancelFunc // aborts requests in flight
 	loopDone     chan struct{}
 	inflight     sync.WaitGroup
+	// purgeDone is closed when the purge loop ends; nil without one.
+	purgeDone chan struct{}
 
 	// gauges is the registration of the queue gauges' callback.
 	gauges metric.Registration
@@ -71,6 +73,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.run = r
 	go d.claimLoop(loopCtx, sendCtx, r)
+	if ps, ok := d.store.(PurgeStore); ok && d.cfg.Retention > 0 {
+		r.purgeDone = make(chan struct{})
+		go d.purgeLoop(loopCtx, ps, r.purgeDone)
+	}
 	return nil
 }
 
@@ -96,6 +102,9 @@ func (d *Dispatcher) Stop(ctx context.Context) error {
 	_ = r.gauges.Unregister()
 	r.stopClaiming()
 	<-r.loopDone
+	if r.purgeDone != nil {
+		<-r.purgeDone
+	}
 	done := make(chan struct{})
 	go func() {
 		r.inflight.Wait()

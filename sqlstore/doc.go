@@ -56,6 +56,16 @@
 // version before running it: their claims would fail on the function's
 // new result. Their inserts keep working, without a trace context.
 //
+// Migration 0005, on MySQL only, adds an index on status and scheduled
+// time, which Purge reads (PostgreSQL and SQLite had one): an online
+// index build, which workers of the previous version may run through.
+//
+// Files that OpenSQLite or SQLiteDSN created before this version have no
+// auto-vacuum: Purge's freed pages are reused for new attempts, but the
+// file does not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
+// is run on it once, with no process using it (VACUUM rewrites the file
+// and needs as much free disk again).
+//
 // The Store implements delivery.StatsStore: QueueStats reads the pending
 // attempts from the queue index alone, grouped by endpoint, then probes
 // the endpoints table once per endpoint with due work and reads it once
@@ -73,8 +83,9 @@
 //	err = store.Migrate(ctx)
 //
 // OpenSQLite sets write-ahead logging, a 5 s busy timeout, synchronous=FULL,
-// immediate transactions and a single connection, so that no "database is
-// locked" error reaches the caller under concurrent use. A host that opens
+// incremental auto-vacuum, immediate transactions and a single connection,
+// so that no "database is locked" error reaches the caller under
+// concurrent use. A host that opens
 // the database itself should use SQLiteDSN and SetMaxOpenConns(1). SQLite
 // serves one process.
 //
@@ -185,6 +196,18 @@
 // to 255 characters; endpoint URLs up to 2,048 characters.
 //
 // Every statement is parameterized.
+//
+// The Store implements delivery.PurgeStore. Purge is one DELETE of at most
+// its limit of rows, found through the index on status and scheduled time
+// (a range of it per final status), and deleted by primary key; on
+// PostgreSQL it skips the rows another purge holds (SKIP LOCKED), so that
+// concurrent purges never wait for each other, and it never touches a
+// pending row, so a claim never waits for it. On SQLite it then returns
+// the freed pages to the file system (PRAGMA incremental_vacuum; see
+// SQLiteDSN). PostgreSQL leaves dead rows to autovacuum, which makes their
+// space free for new rows without shrinking the files; VACUUM FULL or
+// pg_repack shrinks them, with the locks they take. InnoDB likewise reuses
+// the pages of deleted rows; OPTIMIZE TABLE rebuilds the table smaller.
 //
 // # Indexes
 //

@@ -241,12 +241,18 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 	return q
 }
 
-// indexHint names the index of table, by its suffix, that a claim must use
-// on SQLite, whose planner, without statistics, may pick another and read
-// an endpoint's whole backlog.
+// indexHint names the index of table, by its suffix, that a claim or the
+// queue stats must use: on SQLite, whose planner, without statistics, may
+// pick another and read an endpoint's whole backlog; and on MySQL, whose
+// estimates for an index that leads with the status, a column of four
+// values, change with every ANALYZE, so that it may take another index
+// that leads with the status too and read it whole.
 func (d Dialect) indexHint(table, suffix string) string {
-	if d == SQLite {
+	switch d {
+	case SQLite:
 		return " INDEXED BY " + table + suffix
+	case MySQL:
+		return " FORCE INDEX (" + table + suffix + ")"
 	}
 	return ""
 }

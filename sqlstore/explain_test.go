@@ -174,91 +174,124 @@ func TestSQLiteClaimPlan(t *testing.T) {
 	}
 }
 
-// The queue stats read the attempts table through the queue index alone,
-// on every engine: 20,000 attempts, 1% of them pending and due, on 200
-// endpoints.
-func TestQueueStatsPlan(t *testing.T) {
-	ctx := context.Background()
-	type engine struct {
-		name, driver, dsn string
-	}
-	engines := []engine{{"sqlite", "", ""}}
-	for _, e := range []engine{{"postgres", "pgx", os.Getenv("DELIVERY_TEST_POSTGRES_DSN")}, {"mysql", "mysql", os.Getenv("DELIVERY_TEST_MYSQL_DSN")}} {
+// planEngine is an engine whose plans a test checks.
+type planEngine struct {
+	name, driver, dsn string
+}
+
+// planEngines returns SQLite and the servers whose DSN is set.
+func planEngines(t *testing.T) []planEngine {
+	engines := []planEngine{{"sqlite", "", ""}}
+	for _, e := range []planEngine{{"postgres", "pgx", os.Getenv("DELIVERY_TEST_POSTGRES_DSN")}, {"mysql", "mysql", os.Getenv("DELIVERY_TEST_MYSQL_DSN")}} {
 		if e.dsn == "" {
 			t.Logf("%s: skipped; set its DSN to check its plan", e.name)
 			continue
 		}
 		engines = append(engines, e)
 	}
-	for _, e := range engines {
+	return engines
+}
+
+// plannedStore returns a Store on e, with tables of its own, holding
+// 20,000 attempts to 200 endpoints scheduled a second apart back from
+// now, of which the 200 latest are pending and the rest final, with the
+// statistics of each engine up to date; and now.
+func plannedStore(t *testing.T, e planEngine, tag string) (*Store, *sql.DB, time.Time) {
+	ctx := context.Background()
+	var db *sql.DB
+	var err error
+	if e.driver == "" {
+		db, err = OpenSQLite(filepath.Join(t.TempDir(), "plan.db"))
+	} else {
+		db, err = sql.Open(e.driver, e.dsn)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(db, &Config{TablePrefix: tag + strings.ToLower(time.Now().Format("150405_")) + e.name + "_"})
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	t.Cleanup(func() { require.NoError(t, s.Drop(ctx)) })
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var jobs []delivery.Job
+	for i := range 20000 {
+		a := delivery.Attempt{ID: fmt.Sprintf("%026d", i), EventID: fmt.Sprintf("evt_%d", i), EndpointID: fmt.Sprintf("ep_%d", i%200),
+			EndpointURL: "https://example.com/", Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst,
+			ScheduledAt: now.Add(-time.Duration(i) * time.Second)}
+		jobs = append(jobs, delivery.Job{Attempt: a, Payload: []byte(`{}`)})
+	}
+	for chunk := range slices.Chunk(jobs, 500) {
+		require.NoError(t, s.Insert(ctx, chunk...))
+	}
+	// Most attempts are final, as in a store that has run a while.
+	_, err = db.ExecContext(ctx, s.dialect.rebind("UPDATE "+s.prefix+"attempts SET status = 0 WHERE id >= ?"), fmt.Sprintf("%026d", 200))
+	require.NoError(t, err)
+	switch e.name {
+	case "postgres":
+		// The queue index as it is where pending attempts were always
+		// few: right after this mass completion its empty pages make a
+		// full read of it look dear, and the planner reads the status
+		// index instead (an index still) until vacuums have let the pages
+		// be reused.
+		_, err = db.ExecContext(ctx, "REINDEX INDEX "+s.prefix+"attempts_queue")
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+s.prefix+"attempts")
+	case "mysql":
+		_, err = db.ExecContext(ctx, "ANALYZE TABLE "+s.prefix+"attempts")
+	}
+	require.NoError(t, err)
+	return s, db, now
+}
+
+// explain returns the lines of the plan of query on engine, each as
+// column=value pairs, and logs them under what.
+func explain(t *testing.T, db *sql.DB, engine, what, query string, args ...any) []string {
+	prefix := map[string]string{"sqlite": "EXPLAIN QUERY PLAN ", "postgres": "EXPLAIN ", "mysql": "EXPLAIN "}[engine]
+	rows, err := db.QueryContext(context.Background(), prefix+query, args...)
+	require.NoError(t, err)
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var plan []string
+	for rows.Next() {
+		values := make([]sql.NullString, len(cols))
+		dest := make([]any, len(cols))
+		for i := range values {
+			dest[i] = &values[i]
+		}
+		require.NoError(t, rows.Scan(dest...))
+		var line []string
+		for i, v := range values {
+			line = append(line, cols[i]+"="+v.String)
+		}
+		plan = append(plan, strings.Join(line, " "))
+	}
+	require.NoError(t, rows.Close())
+	t.Logf("%s plan:\n%s", what, strings.Join(plan, "\n"))
+	return plan
+}
+
+// mysqlTableLine returns the line of a MySQL plan that reads table.
+func mysqlTableLine(plan []string, table string) string {
+	for _, line := range plan {
+		if strings.Contains(line, "table="+table+" ") {
+			return line
+		}
+	}
+	return ""
+}
+
+// The queue stats read the attempts table through the queue index alone,
+// on every engine: 20,000 attempts, 1% of them pending and due, on 200
+// endpoints.
+func TestQueueStatsPlan(t *testing.T) {
+	for _, e := range planEngines(t) {
 		t.Run(e.name, func(t *testing.T) {
-			var db *sql.DB
-			var err error
-			if e.driver == "" {
-				db, err = OpenSQLite(filepath.Join(t.TempDir(), "plan.db"))
-			} else {
-				db, err = sql.Open(e.driver, e.dsn)
-			}
-			require.NoError(t, err)
-			defer db.Close()
-			s, err := New(db, &Config{TablePrefix: "qplan_" + strings.ToLower(time.Now().Format("150405_")) + e.name + "_"})
-			require.NoError(t, err)
-			require.NoError(t, s.Migrate(ctx))
-			defer func() { require.NoError(t, s.Drop(ctx)) }()
-			now := time.Now().UTC().Truncate(time.Microsecond)
-			var jobs []delivery.Job
-			for i := range 20000 {
-				a := delivery.Attempt{ID: fmt.Sprintf("%026d", i), EventID: fmt.Sprintf("evt_%d", i), EndpointID: fmt.Sprintf("ep_%d", i%200),
-					EndpointURL: "https://example.com/", Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst,
-					ScheduledAt: now.Add(-time.Duration(i) * time.Second)}
-				jobs = append(jobs, delivery.Job{Attempt: a, Payload: []byte(`{}`)})
-			}
-			for chunk := range slices.Chunk(jobs, 500) {
-				require.NoError(t, s.Insert(ctx, chunk...))
-			}
-			// Most attempts are final, as in a store that has run a while.
-			_, err = db.ExecContext(ctx, s.dialect.rebind("UPDATE "+s.prefix+"attempts SET status = 0 WHERE id >= ?"), fmt.Sprintf("%026d", 200))
-			require.NoError(t, err)
-			switch e.name {
-			case "postgres":
-				// The queue index as it is where pending attempts were
-				// always few: right after this mass completion its empty
-				// pages make a full read of it look dear, and the planner
-				// reads the status index instead (an index still) until
-				// vacuums have let the pages be reused.
-				_, err = db.ExecContext(ctx, "REINDEX INDEX "+s.prefix+"attempts_queue")
-				require.NoError(t, err)
-				_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+s.prefix+"attempts")
-			case "mysql":
-				_, err = db.ExecContext(ctx, "ANALYZE TABLE "+s.prefix+"attempts")
-			}
-			require.NoError(t, err)
-			st, err := s.QueueStats(ctx, now)
+			s, db, now := plannedStore(t, e, "qplan_")
+			st, err := s.QueueStats(context.Background(), now)
 			require.NoError(t, err)
 			require.Equal(t, int64(200), st.Due)
 
-			explain := map[string]string{"sqlite": "EXPLAIN QUERY PLAN ", "postgres": "EXPLAIN ", "mysql": "EXPLAIN "}[e.name]
-			rows, err := db.QueryContext(ctx, explain+s.sq.due.query, s.sq.due.args(map[string]any{"now": s.dialect.timeArg(now)})...)
-			require.NoError(t, err)
-			cols, err := rows.Columns()
-			require.NoError(t, err)
-			var plan []string
-			for rows.Next() {
-				values := make([]sql.NullString, len(cols))
-				dest := make([]any, len(cols))
-				for i := range values {
-					dest[i] = &values[i]
-				}
-				require.NoError(t, rows.Scan(dest...))
-				var line []string
-				for i, v := range values {
-					line = append(line, cols[i]+"="+v.String)
-				}
-				plan = append(plan, strings.Join(line, " "))
-			}
-			require.NoError(t, rows.Close())
+			plan := explain(t, db, e.name, "queue stats", s.sq.due.query, s.sq.due.args(map[string]any{"now": s.dialect.timeArg(now)})...)
 			text := strings.Join(plan, "\n")
-			t.Logf("queue stats plan:\n%s", text)
 			index := s.prefix + "attempts_queue"
 			switch e.name {
 			case "sqlite":
@@ -267,15 +300,40 @@ func TestQueueStatsPlan(t *testing.T) {
 				require.Contains(t, text, "Index Only Scan using "+index)
 				require.NotContains(t, text, "Seq Scan on "+s.prefix+"attempts")
 			case "mysql":
-				var attempts string
-				for _, line := range plan {
-					if strings.Contains(line, "table="+s.prefix+"attempts ") {
-						attempts = line
-					}
-				}
+				attempts := mysqlTableLine(plan, s.prefix+"attempts")
 				require.Contains(t, attempts, "key="+index, "the attempts are read through the queue index")
 				require.Contains(t, attempts, "Using index", "from the index alone")
 			}
+		})
+	}
+}
+
+// A purge finds the old final attempts through the index on status and
+// scheduled time, on every engine, reading a range of it and not the
+// table: 20,000 attempts, of which 1,000 are older than the purge's time.
+func TestPurgePlan(t *testing.T) {
+	for _, e := range planEngines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			s, db, now := plannedStore(t, e, "pplan_")
+			before := now.Add(-19000 * time.Second)
+			args := s.purge.args(map[string]any{"before": s.dialect.timeArg(before), "limit": 1000})
+			plan := explain(t, db, e.name, "purge", s.purge.query, args...)
+			text := strings.Join(plan, "\n")
+			index := s.prefix + "attempts_status_scheduled"
+			switch e.name {
+			case "sqlite":
+				require.Contains(t, text, "USING INDEX "+index+" (status=? AND scheduled_at<?)", "a range of the index for each final status")
+			case "postgres":
+				require.Regexp(t, `(Index|Bitmap Index) Scan (using|on) `+index, text)
+				require.NotContains(t, text, "Seq Scan on "+s.prefix+"attempts")
+			case "mysql":
+				attempts := mysqlTableLine(plan, s.prefix+"attempts")
+				require.Contains(t, attempts, "type=range", "a range of the index")
+				require.Contains(t, attempts, "key="+index)
+			}
+			n, err := s.Purge(context.Background(), before, 5000)
+			require.NoError(t, err)
+			require.Equal(t, 999, n, "the final attempts scheduled more than 19,000 s ago")
 		})
 	}
 }

@@ -10,11 +10,17 @@ import (
 // SQLiteDSN returns the data source name that sets up the SQLite file at
 // path for this package, with modernc.org/sqlite: write-ahead logging, a
 // busy timeout of 5 s, synchronous=FULL (a committed attempt survives a
-// power loss, not only a process crash), and transactions that take the
+// power loss, not only a process crash), transactions that take the
 // write lock when they begin, so that no "database is locked" error comes
-// from two transactions upgrading their locks at once.
+// from two transactions upgrading their locks at once, and incremental
+// auto-vacuum, with which Purge gives the pages of the attempts it deletes
+// back to the file system. Auto-vacuum takes effect on a new file; a file
+// created without it keeps reusing freed pages for new attempts but does
+// not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;" is run on
+// it once, with no process using it.
 func SQLiteDSN(path string) string {
 	q := url.Values{}
+	q.Add("_pragma", "auto_vacuum(INCREMENTAL)")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")

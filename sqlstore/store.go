@@ -56,6 +56,7 @@ type Store struct {
 	q       queries
 	eq      endpointQueries
 	sq      statsQueries
+	purge   namedStmt
 	commits *committer
 	// stmts holds prepared statements, except on PostgreSQL (nil).
 	stmts *stmtCache
@@ -102,7 +103,8 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 	}
 	st := &Store{
 		db: db, dialect: c.Dialect, prefix: c.TablePrefix, eq: newEndpointQueries(c.Dialect, c.TablePrefix),
-		sq: newStatsQueries(c.Dialect, c.TablePrefix),
+		sq:    newStatsQueries(c.Dialect, c.TablePrefix),
+		purge: purgeQuery(c.Dialect, c.TablePrefix),
 	}
 	st.q = newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel, st.eq.pgBatch)
 	if c.Dialect != Postgres {

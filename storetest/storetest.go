@@ -78,6 +78,8 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"ListOrder", testListOrder},
 		{"PagingDuringInserts", testPagingDuringInserts},
 		{"Event", testEvent},
+		{"Purge", testPurge},
+		{"ConcurrentPurges", testConcurrentPurges},
 		{"Copies", testCopies},
 		{"CanceledContext", testCanceledContext},
 	}

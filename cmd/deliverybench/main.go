@@ -65,6 +65,8 @@ func main() {
 	notify := flag.Bool("notify", false, "the latency worker listens for notifications")
 	fair := flag.Duration("fairness", 0, "run the fairness scenario for this long on each store (0 skips it)")
 	fairMode := flag.Bool("fairness-worker", false, "run as a worker process of the fairness scenario on -driver, -dsn and -prefix")
+	storageEvents := flag.Int("storage", 0, "report the bytes per attempt of this many events, fanned out to 10 endpoints, on each store (0 skips it)")
+	purgeFinals := flag.Int("purge", 0, "on -postgres, drain -backlog deliveries alone and next to a purge of this many final attempts (0 skips it)")
 	telemetry := flag.Bool("telemetry", false, "measure the sender's CPU per delivery with OpenTelemetry metrics and traces off and on, -n deliveries a run")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -93,6 +95,10 @@ func main() {
 		err = runLatency(*pg, *latency)
 	case *telemetry:
 		err = runTelemetry(*n, *reps)
+	case *purgeFinals > 0:
+		err = runPurge(*pg, *purgeFinals, *backlog)
+	case *storageEvents > 0:
+		err = runStorage(*storageEvents, *pg, *my, *only)
 	case *claimSizes != "":
 		err = runClaims(*pg, *claimSizes)
 	default:
@@ -594,7 +600,7 @@ func sampleHeap(peak *atomic.Uint64) func() {
 // runWorkerUntilEmpty runs a worker of the given number of workers on s,
 // sending with client, until no attempt is pending.
 func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, workers int) error {
-	d, err := delivery.NewDispatcher(s, &delivery.Config{
+	return drainUntilEmpty(context.Background(), s, &delivery.Config{
 		HTTPClient:   client,
 		Workers:      workers,
 		PerEndpoint:  workers,
@@ -603,16 +609,21 @@ func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, wo
 			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
 		},
 	})
+}
+
+// drainUntilEmpty runs a worker with cfg on store until no attempt is
+// pending.
+func drainUntilEmpty(ctx context.Context, store delivery.Store, cfg *delivery.Config) error {
+	d, err := delivery.NewDispatcher(store, cfg)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
 	for {
 		time.Sleep(20 * time.Millisecond)
-		page, err := s.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusPending}, Limit: 1})
+		page, err := store.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusPending}, Limit: 1})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+// runPurge measures, on PostgreSQL, a worker draining a backlog of backlog
+// deliveries alone, then while a purge deletes finals old final attempts
+// in batches of delivery.PurgeBatch, then alone again: the drain's rate
+// and the longest claim of each run, and the purge's batches.
+func runPurge(pgDSN string, finals, backlog int) error {
+	if pgDSN == "" {
+		return fmt.Errorf("-purge needs -postgres")
+	}
+	base, stop, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	db, err := openDB("pgx", pgDSN)
+	if err != nil {
+		return err
+	}
+	printVersion("postgres", db)
+	prefix := fmt.Sprintf("purge%d_", time.Now().UnixNano()%1e9)
+	st, done, err := migrated(db, prefix, true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	s := st.(*sqlstore.Store)
+	ctx := context.Background()
+
+	// The old final attempts: stored as the library stores them, then made
+	// final and two days old in one statement, which is faster than
+	// sending them.
+	fmt.Printf("storing %d final attempts... ", finals)
+	start := time.Now()
+	if err := storageFill(ctx, s, base, 0, finals/storageFanOut); err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE `+prefix+`attempts SET status = 0, scheduled_at = scheduled_at - interval '2 days',
+		attempted_at = scheduled_at - interval '2 days', response = '\x7b226f6b223a747275657d', response_status_code = 200,
+		response_headers = '{"Content-Type":["application/json"]}', duration_ns = 1000000`); err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "UPDATE "+prefix+"endpoints SET ready_at = NULL"); err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE "+prefix+"attempts"); err != nil {
+		return err
+	}
+	fmt.Printf("%v\n\n", time.Since(start).Round(time.Second))
+
+	fmt.Printf("Worker (16 workers) draining %d deliveries, alone and next to a purge of %d final attempts\n\n", backlog, finals)
+	fmt.Printf("%-18s %10s %14s %14s\n", "run", "per sec", "longest claim", "claims")
+	next := finals / storageFanOut
+	var rates []float64
+	for _, run := range []string{"alone", "with purge", "alone again"} {
+		if err := storageFill(ctx, s, base, next, backlog/storageFanOut); err != nil {
+			return err
+		}
+		next += backlog / storageFanOut
+		ts := &timedStore{Store: s}
+		var purge purgeRun
+		purgeCtx, stopPurge := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		if run == "with purge" {
+			wg.Go(func() { purge = purgeAll(purgeCtx, s) })
+		}
+		start := time.Now()
+		err := drainTimed(ctx, ts, base)
+		elapsed := time.Since(start)
+		stopPurge()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		rate := float64(backlog) / elapsed.Seconds()
+		rates = append(rates, rate)
+		fmt.Printf("%-18s %10.0f %14v %14d\n", run, rate, ts.longest.Round(100*time.Microsecond), ts.claims)
+		if run == "with purge" {
+			fmt.Printf("    the purge deleted %d attempts in %d batches during the drain, the longest batch %v, %v in all\n",
+				purge.deleted, purge.batches, purge.longest.Round(100*time.Microsecond), purge.took.Round(time.Millisecond))
+		}
+	}
+	fmt.Printf("\ndrain with purge / mean of the runs alone: %.2fx\n", rates[1]/((rates[0]+rates[2])/2))
+	return nil
+}
+
+// purgeRun is what a purge did.
+type purgeRun struct {
+	deleted, batches int
+	longest, took    time.Duration
+}
+
+// purgeAll purges attempts older than a day in batches until none is left
+// or ctx ends.
+func purgeAll(ctx context.Context, s *sqlstore.Store) (r purgeRun) {
+	start := time.Now()
+	defer func() { r.took = time.Since(start) }()
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour), delivery.PurgeBatch)
+		if err != nil {
+			return r
+		}
+		r.longest = max(r.longest, time.Since(t0))
+		r.deleted += n
+		r.batches++
+		if n < delivery.PurgeBatch {
+			break
+		}
+	}
+	return r
+}
+
+// timedStore is a sqlstore.Store whose claims are timed.
+type timedStore struct {
+	*sqlstore.Store
+	mu      sync.Mutex
+	longest time.Duration
+	claims  int
+}
+
+func (t *timedStore) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	start := time.Now()
+	jobs, err := t.Store.Claim(ctx, req)
+	took := time.Since(start)
+	t.mu.Lock()
+	t.longest = max(t.longest, took)
+	t.claims++
+	t.mu.Unlock()
+	return jobs, err
+}
+
+// drainTimed runs a worker of 16 workers on s until no attempt is pending.
+func drainTimed(ctx context.Context, s *timedStore, base string) error {
+	tr := delivery.NewTransport(loopback)
+	tr.MaxIdleConnsPerHost = 64
+	defer tr.CloseIdleConnections()
+	return drainUntilEmpty(ctx, s, &delivery.Config{
+		HTTPClient:   &http.Client{Transport: tr},
+		PollInterval: 20 * time.Millisecond,
+		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
+			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
+		},
+	})
+}
