@@ -83,6 +83,7 @@ func runWorker(ctx context.Context, store delivery.Store) (stop func(context.Con
 		OnEndpointHealth: func(ctx context.Context, h delivery.EndpointHealth) {
 			// Tell the customer: its endpoint is paused, disabled, or back (h.State(time.Now())).
 		},
+		Retention: 30 * 24 * time.Hour, // delete final attempts, payloads and responses after 30 days
 	})
 	if err != nil {
 		return nil, err

@@ -56,9 +56,16 @@
 // version before running it: their claims would fail on the function's
 // new result. Their inserts keep working, without a trace context.
 //
-// Migration 0005, on MySQL only, adds an index on status and scheduled
-// time, which Purge reads (PostgreSQL and SQLite had one): an online
-// index build, which workers of the previous version may run through.
+// Migration 0005 changes indexes only. On PostgreSQL it rebuilds the index
+// on status and ID without pending attempts, as 0003 did the one on status
+// and scheduled time: with pending attempts in it, a claim planned while
+// statistics counted few of them read every pending attempt through it
+// once a backlog had grown (a claim of 16 fetched 100,016 rows through
+// indexes with 5,000 attempts due; it fetches 32 now, as
+// TestPostgresClaimAfterStaleStatistics checks). The rebuild blocks writes to
+// the attempts table while it runs. On MySQL it adds an index on status
+// and scheduled time, which Purge reads (PostgreSQL and SQLite had one),
+// built online. Workers of the previous version may run through either.
 //
 // Files that OpenSQLite or SQLiteDSN created before this version have no
 // auto-vacuum: Purge's freed pages are reused for new attempts, but the

@@ -337,3 +337,53 @@ func TestPurgePlan(t *testing.T) {
 		})
 	}
 }
+
+// A claim on PostgreSQL reads what it takes, not the backlog, even when
+// the statistics were gathered while nothing was pending, as they are in a
+// store whose queue was empty at its last ANALYZE and has since filled:
+// 20,000 final attempts analysed, then a backlog of 5,000 on 10 endpoints.
+func TestPostgresClaimAfterStaleStatistics(t *testing.T) {
+	dsn := os.Getenv("DELIVERY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("set DELIVERY_TEST_POSTGRES_DSN to check PostgreSQL plans")
+	}
+	ctx := context.Background()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := New(db, &Config{TablePrefix: "stale_" + strings.ToLower(time.Now().Format("150405_")) + "x_"})
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
+	defer func() { require.NoError(t, s.Drop(ctx)) }()
+	insert := func(from, to, status int) {
+		_, err := db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
+			SELECT lpad(i::text, 26, '0'), 'evt_' || i, 'invoice.paid', 'ep_' || (i % 10), 'https://example.com/',
+				$3, 1, 'first', '', false, 0, NULL, '', NULL, 0, now() - interval '1 hour' + i * interval '1 millisecond', '{}'
+			FROM generate_series($1::int, $2::int) AS i`, from, to, status)
+		require.NoError(t, err)
+	}
+	insert(1, 20000, int(delivery.StatusSuccess))
+	_, err = db.ExecContext(ctx, "ANALYZE "+table)
+	require.NoError(t, err)
+	insert(20001, 25000, int(delivery.StatusPending))
+	_, err = db.ExecContext(ctx, `INSERT INTO `+endpoints+` (endpoint_id, ready_at) SELECT 'ep_' || i, now() - interval '1 hour' FROM generate_series(0, 9) AS i`)
+	require.NoError(t, err)
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	now := time.Now().UTC()
+	rows, err := tx.QueryContext(ctx, s.eq.pgClaim, "owner", now, now.Add(time.Minute), 16, 16)
+	require.NoError(t, err)
+	claimed := 0
+	for rows.Next() {
+		claimed++
+	}
+	require.NoError(t, rows.Close())
+	require.Equal(t, 16, claimed)
+	var fetched int64
+	require.NoError(t, tx.QueryRowContext(ctx, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = $1", table).Scan(&fetched))
+	t.Logf("the claim of %d fetched %d attempts through indexes", claimed, fetched)
+	require.LessOrEqual(t, fetched, int64(4*claimed), "the claim reads the backlog")
+}

@@ -148,6 +148,8 @@ func drainTimed(ctx context.Context, s *timedStore, base string) error {
 	defer tr.CloseIdleConnections()
 	return drainUntilEmpty(ctx, s, &delivery.Config{
 		HTTPClient:   &http.Client{Transport: tr},
+		Workers:      16,
+		PerEndpoint:  16,
 		PollInterval: 20 * time.Millisecond,
 		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
 			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
