@@ -16,26 +16,33 @@ import (
 	"github.com/webhookkit/delivery"
 )
 
+// postgresPlanStore returns a migrated Store on PostgreSQL with tables of
+// its own, named from tag, dropped when the test ends, or skips the test.
+func postgresPlanStore(t *testing.T, tag string) (*Store, *sql.DB) {
+	dsn := os.Getenv("DELIVERY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("set DELIVERY_TEST_POSTGRES_DSN to check PostgreSQL plans")
+	}
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(db, &Config{TablePrefix: tag + strings.ToLower(time.Now().Format("150405_")) + "x_"})
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	t.Cleanup(func() { require.NoError(t, s.Drop(context.Background())) })
+	return s, db
+}
+
 // The hot queries use their indexes on PostgreSQL: the plan of each, on a
 // table of 200,000 attempts of which 1% are pending and 0.1% canceled, and
 // 10,000 endpoints, scans an index and never the table; and the claim
 // function reads no table whole. The plans are printed with -v; the package
 // documentation shows them.
 func TestPostgresPlansUseIndexes(t *testing.T) {
-	dsn := os.Getenv("DELIVERY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("set DELIVERY_TEST_POSTGRES_DSN to check PostgreSQL plans")
-	}
 	ctx := context.Background()
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	s, err := New(db, &Config{TablePrefix: "plan_" + strings.ToLower(time.Now().Format("150405_")) + "x_"})
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
+	s, db := postgresPlanStore(t, "plan_")
 	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
-	defer func() { require.NoError(t, s.Drop(ctx)) }()
-	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
+	_, err := db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i % 50000), 'invoice.paid', 'ep_' || (i % 500), 'https://example.com/',
 			CASE WHEN i % 100 = 0 THEN 2 WHEN i % 1000 = 1 THEN 3 WHEN i % 7 = 0 THEN 1 ELSE 0 END, i / 50000 + 1, 'first', '', false, 200, NULL, '',
 			now(), 1000, now() - (200000 - i) * interval '1 second', '{}'
@@ -343,19 +350,9 @@ func TestPurgePlan(t *testing.T) {
 // store whose queue was empty at its last ANALYZE and has since filled:
 // 20,000 final attempts analysed, then a backlog of 5,000 on 10 endpoints.
 func TestPostgresClaimAfterStaleStatistics(t *testing.T) {
-	dsn := os.Getenv("DELIVERY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("set DELIVERY_TEST_POSTGRES_DSN to check PostgreSQL plans")
-	}
 	ctx := context.Background()
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	s, err := New(db, &Config{TablePrefix: "stale_" + strings.ToLower(time.Now().Format("150405_")) + "x_"})
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
+	s, db := postgresPlanStore(t, "stale_")
 	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
-	defer func() { require.NoError(t, s.Drop(ctx)) }()
 	insert := func(from, to, status int) {
 		_, err := db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
 			SELECT lpad(i::text, 26, '0'), 'evt_' || i, 'invoice.paid', 'ep_' || (i % 10), 'https://example.com/',
@@ -364,7 +361,7 @@ func TestPostgresClaimAfterStaleStatistics(t *testing.T) {
 		require.NoError(t, err)
 	}
 	insert(1, 20000, int(delivery.StatusSuccess))
-	_, err = db.ExecContext(ctx, "ANALYZE "+table)
+	_, err := db.ExecContext(ctx, "ANALYZE "+table)
 	require.NoError(t, err)
 	insert(20001, 25000, int(delivery.StatusPending))
 	_, err = db.ExecContext(ctx, `INSERT INTO `+endpoints+` (endpoint_id, ready_at) SELECT 'ep_' || i, now() - interval '1 hour' FROM generate_series(0, 9) AS i`)

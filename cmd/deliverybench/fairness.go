@@ -86,14 +86,12 @@ func (f *fairReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fairConfig is the worker configuration of the scenario.
 func fairConfig(base string) *delivery.Config {
 	return &delivery.Config{
-		HTTPClient:   &http.Client{Transport: delivery.NewTransport(loopback)},
-		Timeout:      fairTimeout,
-		Workers:      fairWorkers,
-		PerEndpoint:  fairPerEnd,
-		PollInterval: fairPoll,
-		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
-			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
-		},
+		HTTPClient:     &http.Client{Transport: delivery.NewTransport(loopback)},
+		Timeout:        fairTimeout,
+		Workers:        fairWorkers,
+		PerEndpoint:    fairPerEnd,
+		PollInterval:   fairPoll,
+		LookupEndpoint: lookupAt(base),
 	}
 }
 

@@ -145,10 +145,8 @@ func latencyWorker(dsn, prefix, base string, notify bool) error {
 	tr := delivery.NewTransport(loopback)
 	defer tr.CloseIdleConnections()
 	d, err := delivery.NewDispatcher(s, &delivery.Config{
-		HTTPClient: &http.Client{Transport: tr},
-		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
-			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
-		},
+		HTTPClient:     &http.Client{Transport: tr},
+		LookupEndpoint: lookupAt(base),
 	})
 	if err != nil {
 		return err

@@ -601,14 +601,20 @@ func sampleHeap(peak *atomic.Uint64) func() {
 // sending with client, until no attempt is pending.
 func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, workers int) error {
 	return drainUntilEmpty(context.Background(), s, &delivery.Config{
-		HTTPClient:   client,
-		Workers:      workers,
-		PerEndpoint:  workers,
-		PollInterval: 20 * time.Millisecond,
-		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
-			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
-		},
+		HTTPClient:     client,
+		Workers:        workers,
+		PerEndpoint:    workers,
+		PollInterval:   20 * time.Millisecond,
+		LookupEndpoint: lookupAt(base),
 	})
+}
+
+// lookupAt returns the endpoints of the receiver at base: endpoint ID is
+// at base/ID, signed with the bench's secret.
+func lookupAt(base string) delivery.EndpointFunc {
+	return func(_ context.Context, id string) (delivery.Endpoint, error) {
+		return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
+	}
 }
 
 // drainUntilEmpty runs a worker with cfg on store until no attempt is

@@ -147,12 +147,10 @@ func drainTimed(ctx context.Context, s *timedStore, base string) error {
 	tr.MaxIdleConnsPerHost = 64
 	defer tr.CloseIdleConnections()
 	return drainUntilEmpty(ctx, s, &delivery.Config{
-		HTTPClient:   &http.Client{Transport: tr},
-		Workers:      16,
-		PerEndpoint:  16,
-		PollInterval: 20 * time.Millisecond,
-		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
-			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
-		},
+		HTTPClient:     &http.Client{Transport: tr},
+		Workers:        16,
+		PerEndpoint:    16,
+		PollInterval:   20 * time.Millisecond,
+		LookupEndpoint: lookupAt(base),
 	})
 }

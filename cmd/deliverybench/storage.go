@@ -172,10 +172,8 @@ func storageDrain(ctx context.Context, s *sqlstore.Store, base string) error {
 		PollInterval: 20 * time.Millisecond,
 		// The breaker would pause an endpoint whose failures come in a
 		// run; this report is about what is stored, not when.
-		Breaker: delivery.Breaker{Threshold: -1},
-		LookupEndpoint: func(_ context.Context, id string) (delivery.Endpoint, error) {
-			return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
-		},
+		Breaker:        delivery.Breaker{Threshold: -1},
+		LookupEndpoint: lookupAt(base),
 		Retry: func(a delivery.Attempt, _ error) (time.Duration, error) {
 			if a.AttemptNumber >= 2 {
 				return 0, delivery.ErrRetriesExhausted

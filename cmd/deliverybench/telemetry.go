@@ -118,9 +118,7 @@ func telemetryDeliver(store delivery.Store, cfg *delivery.Config, base string, n
 // telemetryDrain enqueues n attempts to 10 endpoints, then measures the
 // worker sending them all.
 func telemetryDrain(store delivery.Store, cfg *delivery.Config, base string, n int) (result, error) {
-	cfg.LookupEndpoint = func(_ context.Context, id string) (delivery.Endpoint, error) {
-		return delivery.Endpoint{ID: id, URL: base + "/" + id, Secrets: []string{secret}}, nil
-	}
+	cfg.LookupEndpoint = lookupAt(base)
 	d, err := delivery.NewDispatcher(store, cfg)
 	if err != nil {
 		return result{}, err
