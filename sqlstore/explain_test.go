@@ -33,6 +33,24 @@ func postgresPlanStore(t *testing.T, tag string) (*Store, *sql.DB) {
 	return s, db
 }
 
+// claimInTx runs the claim function at now in a transaction, which it
+// returns open (rolled back when the test ends), so that the caller can
+// read the transaction's statistics; and how many attempts it claimed.
+func claimInTx(t *testing.T, db *sql.DB, s *Store, now time.Time, limit, perEndpoint int) (*sql.Tx, int) {
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback() })
+	rows, err := tx.QueryContext(ctx, s.eq.pgClaim, "owner", now, now.Add(time.Minute), limit, perEndpoint)
+	require.NoError(t, err)
+	claimed := 0
+	for rows.Next() {
+		claimed++
+	}
+	require.NoError(t, rows.Close())
+	return tx, claimed
+}
+
 // The hot queries use their indexes on PostgreSQL: the plan of each, on a
 // table of 200,000 attempts of which 1% are pending and 0.1% canceled, and
 // 10,000 endpoints, scans an index and never the table; and the claim
@@ -106,16 +124,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	}
 	// The claim function runs its statements inside: the transaction's
 	// own statistics show that none of them read a table whole.
-	tx, err := db.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, s.eq.pgClaim, "owner", now, now.Add(time.Minute), 100, 4)
-	require.NoError(t, err)
-	claimed := 0
-	for rows.Next() {
-		claimed++
-	}
-	require.NoError(t, rows.Close())
+	tx, claimed := claimInTx(t, db, s, now, 100, 4)
 	require.Positive(t, claimed)
 	for _, tb := range []string{table, endpoints} {
 		var seq, idx int64
@@ -367,17 +376,7 @@ func TestPostgresClaimAfterStaleStatistics(t *testing.T) {
 	_, err = db.ExecContext(ctx, `INSERT INTO `+endpoints+` (endpoint_id, ready_at) SELECT 'ep_' || i, now() - interval '1 hour' FROM generate_series(0, 9) AS i`)
 	require.NoError(t, err)
 
-	tx, err := db.BeginTx(ctx, nil)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback() }()
-	now := time.Now().UTC()
-	rows, err := tx.QueryContext(ctx, s.eq.pgClaim, "owner", now, now.Add(time.Minute), 16, 16)
-	require.NoError(t, err)
-	claimed := 0
-	for rows.Next() {
-		claimed++
-	}
-	require.NoError(t, rows.Close())
+	tx, claimed := claimInTx(t, db, s, time.Now().UTC(), 16, 16)
 	require.Equal(t, 16, claimed)
 	var fetched int64
 	require.NoError(t, tx.QueryRowContext(ctx, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = $1", table).Scan(&fetched))

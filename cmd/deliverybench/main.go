@@ -609,6 +609,14 @@ func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, wo
 	})
 }
 
+// loopbackClient returns a client on its own transport to 127.0.0.1 with
+// idle connections for 64 workers, and what closes them.
+func loopbackClient() (*http.Client, func()) {
+	tr := delivery.NewTransport(loopback)
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr}, tr.CloseIdleConnections
+}
+
 // lookupAt returns the endpoints of the receiver at base: endpoint ID is
 // at base/ID, signed with the bench's secret.
 func lookupAt(base string) delivery.EndpointFunc {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -143,11 +142,10 @@ func (t *timedStore) Claim(ctx context.Context, req delivery.ClaimRequest) ([]de
 
 // drainTimed runs a worker of 16 workers on s until no attempt is pending.
 func drainTimed(ctx context.Context, s *timedStore, base string) error {
-	tr := delivery.NewTransport(loopback)
-	tr.MaxIdleConnsPerHost = 64
-	defer tr.CloseIdleConnections()
+	client, closeIdle := loopbackClient()
+	defer closeIdle()
 	return drainUntilEmpty(ctx, s, &delivery.Config{
-		HTTPClient:     &http.Client{Transport: tr},
+		HTTPClient:     client,
 		Workers:        16,
 		PerEndpoint:    16,
 		PollInterval:   20 * time.Millisecond,

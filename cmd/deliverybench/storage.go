@@ -162,11 +162,10 @@ func storageFill(ctx context.Context, s *sqlstore.Store, base string, first, eve
 // storageDrain runs a worker on s until no attempt is pending, retrying a
 // failed first try at once.
 func storageDrain(ctx context.Context, s *sqlstore.Store, base string) error {
-	tr := delivery.NewTransport(loopback)
-	tr.MaxIdleConnsPerHost = 64
-	defer tr.CloseIdleConnections()
+	client, closeIdle := loopbackClient()
+	defer closeIdle()
 	return drainUntilEmpty(ctx, s, &delivery.Config{
-		HTTPClient:   &http.Client{Transport: tr},
+		HTTPClient:   client,
 		Workers:      64,
 		PerEndpoint:  64,
 		PollInterval: 20 * time.Millisecond,
