@@ -45,16 +45,17 @@ func runPurge(pgDSN string, finals, backlog int) error {
 	if err := storageFill(ctx, s, base, 0, finals/storageFanOut); err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, `UPDATE `+prefix+`attempts SET status = 0, scheduled_at = scheduled_at - interval '2 days',
-		attempted_at = scheduled_at - interval '2 days', response = '\x7b226f6b223a747275657d', response_status_code = 200,
-		response_headers = '{"Content-Type":["application/json"]}', duration_ns = 1000000`); err != nil {
-		return err
-	}
-	if _, err := db.ExecContext(ctx, "UPDATE "+prefix+"endpoints SET ready_at = NULL"); err != nil {
-		return err
-	}
-	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE "+prefix+"attempts"); err != nil {
-		return err
+	attempts, endpoints := s.TablePrefix()+"attempts", s.TablePrefix()+"endpoints"
+	for _, stmt := range []string{
+		`UPDATE ` + attempts + ` SET status = 0, scheduled_at = scheduled_at - interval '2 days',
+			attempted_at = scheduled_at - interval '2 days', response = '\x7b226f6b223a747275657d', response_status_code = 200,
+			response_headers = '{"Content-Type":["application/json"]}', duration_ns = 1000000`,
+		"UPDATE " + endpoints + " SET ready_at = NULL",
+		"VACUUM ANALYZE " + attempts,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("%v\n\n", time.Since(start).Round(time.Second))
 
