@@ -106,18 +106,65 @@ func storage(name, driver, dsn string, events int) error {
 	if err := storageRow(ctx, db, s.Dialect(), name, prefix, attempts); err != nil {
 		return err
 	}
-	if s.Dialect() != sqlstore.Postgres {
-		return nil
-	}
-	// What the table holds besides its rows is the space of the versions
-	// that completions replaced, which autovacuum frees for new rows: the
-	// compacted size is what the rows need.
-	for _, t := range []string{"attempts", "endpoints"} {
-		if _, err := db.ExecContext(ctx, "VACUUM FULL "+s.TablePrefix()+t); err != nil {
+	if s.Dialect() == sqlstore.Postgres {
+		// What the table holds besides its rows is the space of the
+		// versions that completions replaced, which autovacuum frees for
+		// new rows: the compacted size is what the rows need.
+		for _, t := range []string{"attempts", "endpoints"} {
+			if _, err := db.ExecContext(ctx, "VACUUM FULL "+s.TablePrefix()+t); err != nil {
+				return err
+			}
+		}
+		if err := storageRow(ctx, db, s.Dialect(), name+", VACUUM FULL", prefix, attempts); err != nil {
 			return err
 		}
 	}
-	return storageRow(ctx, db, s.Dialect(), name+", VACUUM FULL", prefix, attempts)
+	return storagePurged(ctx, db, s)
+}
+
+// storagePurged purges every attempt and prints how many bytes the
+// database's files hold before and after: SQLite gives the pages back to
+// the file system; PostgreSQL and InnoDB keep them for new rows.
+func storagePurged(ctx context.Context, db *sql.DB, s *sqlstore.Store) error {
+	before, err := storageFiles(ctx, db, s)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for {
+		n, err := s.Purge(ctx, time.Now().Add(time.Hour), delivery.PurgeBatch)
+		if err != nil {
+			return err
+		}
+		if n < delivery.PurgeBatch {
+			break
+		}
+	}
+	took := time.Since(start)
+	after, err := storageFiles(ctx, db, s)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    purging every attempt took %v; the files held %.1f MB before and %.1f MB after\n",
+		took.Round(time.Millisecond), float64(before)/1e6, float64(after)/1e6)
+	return nil
+}
+
+// storageFiles returns the bytes of s's files: SQLite's whole file, or the
+// attempts table with its indexes.
+func storageFiles(ctx context.Context, db *sql.DB, s *sqlstore.Store) (int64, error) {
+	var n int64
+	var err error
+	switch s.Dialect() {
+	case sqlstore.SQLite:
+		err = db.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&n)
+	case sqlstore.Postgres:
+		err = db.QueryRowContext(ctx, "SELECT pg_total_relation_size($1)", s.TablePrefix()+"attempts").Scan(&n)
+	case sqlstore.MySQL:
+		err = db.QueryRowContext(ctx, `SELECT data_length + index_length + data_free FROM information_schema.tables
+			WHERE table_schema = DATABASE() AND table_name = ?`, s.TablePrefix()+"attempts").Scan(&n)
+	}
+	return n, err
 }
 
 // storageRow prints the report's row of the tables with prefix, which
