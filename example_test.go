@@ -36,6 +36,42 @@ func ExampleDispatcher_Deliver() {
 	// Output: success 204 1 <nil>
 }
 
+func ExampleDispatcher_Purge() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+
+	// A clock that the example moves forward.
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	store := memstore.New()
+	d, err := delivery.NewDispatcher(store, &delivery.Config{
+		AddressPolicy: delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
+		Now:           func() time.Time { return now },
+		// Keep the audit trail, payloads and responses for 30 days. A
+		// running worker purges every PurgeInterval by itself.
+		Retention: 30 * 24 * time.Hour,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer d.Stop(context.Background())
+	ep := delivery.Endpoint{ID: "ep_1", URL: srv.URL, Secrets: []string{delivery.NewSecret()}}
+	ctx := context.Background()
+	_, _ = d.Deliver(ctx, delivery.Event{ID: "evt_old", Type: "invoice.paid", Payload: []byte(`{}`)}, ep)
+	now = now.Add(31 * 24 * time.Hour)
+	_, _ = d.Deliver(ctx, delivery.Event{ID: "evt_new", Type: "invoice.paid", Payload: []byte(`{}`)}, ep)
+
+	n, err := d.Purge(ctx)
+	fmt.Println("purged", n, err)
+	_, err = store.Event(ctx, "evt_old")
+	fmt.Println(errors.Is(err, delivery.ErrNotFound))
+	_, err = store.Event(ctx, "evt_new")
+	fmt.Println(err)
+	// Output:
+	// purged 1 <nil>
+	// true
+	// <nil>
+}
+
 func ExampleDispatcher_Deliver_failure() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "try later", http.StatusServiceUnavailable)

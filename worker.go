@@ -40,8 +40,10 @@ type workerRun struct {
 // stop it, because a canceled context would abort the requests in flight
 // and leave their outcomes to be recorded as failures; Stop stops claiming
 // first and lets them finish, within its own context's deadline. Call Stop
-// when the host shuts down. Start requires Config.LookupEndpoint. Calling
-// it on a running Dispatcher does nothing.
+// when the host shuts down. With Config.Retention set, the worker also
+// purges old attempts, at once and every Config.PurgeInterval (see
+// Dispatcher.Purge); Stop ends that too. Start requires
+// Config.LookupEndpoint. Calling it on a running Dispatcher does nothing.
 //
 // Any number of Dispatchers in any number of processes can run workers on
 // one PostgreSQL or MySQL database: no attempt is claimed twice while its
