@@ -199,7 +199,7 @@ func storageRow(ctx context.Context, db *sql.DB, dialect sqlstore.Dialect, name,
 		if o.index {
 			kind = "index"
 		}
-		fmt.Printf("    %-5s %-36s %10.1f MB %8.0f B/a\n", kind, strings.Replace(o.name, prefix, "{prefix}", 1), float64(o.bytes)/1e6,
+		fmt.Printf("    %-5s %-36s %10.1f MB %8.0f B/a\n", kind, strings.ReplaceAll(o.name, prefix, "{prefix}"), float64(o.bytes)/1e6,
 			float64(o.bytes)/float64(attempts))
 	}
 	return nil
