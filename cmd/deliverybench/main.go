@@ -600,13 +600,14 @@ func sampleHeap(peak *atomic.Uint64) func() {
 // runWorkerUntilEmpty runs a worker of the given number of workers on s,
 // sending with client, until no attempt is pending.
 func runWorkerUntilEmpty(s *sqlstore.Store, client *http.Client, base string, workers int) error {
-	return drainUntilEmpty(context.Background(), s, &delivery.Config{
+	ctx := context.Background()
+	return drainUntil(ctx, s, &delivery.Config{
 		HTTPClient:     client,
 		Workers:        workers,
 		PerEndpoint:    workers,
 		PollInterval:   20 * time.Millisecond,
 		LookupEndpoint: lookupAt(base),
-	})
+	}, func() (bool, error) { return nonePending(ctx, s) })
 }
 
 // loopbackClient returns a client on its own transport to 127.0.0.1 with
@@ -625,9 +626,9 @@ func lookupAt(base string) delivery.EndpointFunc {
 	}
 }
 
-// drainUntilEmpty runs a worker with cfg on store until no attempt is
-// pending.
-func drainUntilEmpty(ctx context.Context, store delivery.Store, cfg *delivery.Config) error {
+// drainUntil runs a worker with cfg on store until done, asked every 200
+// ms, says it is.
+func drainUntil(ctx context.Context, store delivery.Store, cfg *delivery.Config, done func() (bool, error)) error {
 	d, err := delivery.NewDispatcher(store, cfg)
 	if err != nil {
 		return err
@@ -636,27 +637,24 @@ func drainUntilEmpty(ctx context.Context, store delivery.Store, cfg *delivery.Co
 		return err
 	}
 	for {
-		time.Sleep(20 * time.Millisecond)
-		pending, err := anyPending(ctx, store)
+		time.Sleep(200 * time.Millisecond)
+		ok, err := done()
 		if err != nil {
 			return err
 		}
-		if !pending {
+		if ok {
 			return d.Stop(ctx)
 		}
 	}
 }
 
-// anyPending reports whether store holds a pending attempt that is due:
-// from the queue index alone where the store reports queue stats, which
-// is cheap however many final attempts it holds.
-func anyPending(ctx context.Context, store delivery.Store) (bool, error) {
-	if ss, ok := store.(delivery.StatsStore); ok {
-		st, err := ss.QueueStats(ctx, time.Now())
-		return st.Due > 0, err
-	}
+// nonePending reports whether store holds no pending attempt. On
+// PostgreSQL that reads the attempts in ID order up to the first pending
+// one (see the sqlstore docs): asked every 200 ms, it costs the drain
+// little.
+func nonePending(ctx context.Context, store delivery.Store) (bool, error) {
 	page, err := store.List(ctx, delivery.ListQuery{Statuses: []delivery.Status{delivery.StatusPending}, Limit: 1})
-	return len(page.Attempts) > 0, err
+	return len(page.Attempts) == 0, err
 }
 
 // drainWorker is one drain worker process: it runs a worker until no

@@ -76,7 +76,7 @@ func runPurge(pgDSN string, finals, backlog int) error {
 			wg.Go(func() { purge = purgeAll(purgeCtx, s) })
 		}
 		start := time.Now()
-		err := drainTimed(ctx, ts, base)
+		err := drainTimed(ctx, ts, base, backlog)
 		elapsed := time.Since(start)
 		stopPurge()
 		wg.Wait()
@@ -122,12 +122,31 @@ func purgeAll(ctx context.Context, s *sqlstore.Store) (r purgeRun) {
 	return r
 }
 
-// timedStore is a sqlstore.Store whose claims are timed.
+// timedStore is a sqlstore.Store whose claims are timed, and whose
+// completions are counted.
 type timedStore struct {
 	*sqlstore.Store
-	mu      sync.Mutex
-	longest time.Duration
-	claims  int
+	mu        sync.Mutex
+	longest   time.Duration
+	claims    int
+	completed int
+}
+
+func (t *timedStore) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	err := t.Store.Complete(ctx, final, next)
+	if err == nil {
+		t.mu.Lock()
+		t.completed++
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// done reports whether n attempts were completed.
+func (t *timedStore) done(n int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.completed >= n
 }
 
 func (t *timedStore) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
@@ -141,15 +160,16 @@ func (t *timedStore) Claim(ctx context.Context, req delivery.ClaimRequest) ([]de
 	return jobs, err
 }
 
-// drainTimed runs a worker of 16 workers on s until no attempt is pending.
-func drainTimed(ctx context.Context, s *timedStore, base string) error {
+// drainTimed runs a worker of 16 workers on s until it has completed n
+// attempts, which the receiver all accepts.
+func drainTimed(ctx context.Context, s *timedStore, base string, n int) error {
 	client, closeIdle := loopbackClient()
 	defer closeIdle()
-	return drainUntilEmpty(ctx, s, &delivery.Config{
+	return drainUntil(ctx, s, &delivery.Config{
 		HTTPClient:     client,
 		Workers:        16,
 		PerEndpoint:    16,
 		PollInterval:   20 * time.Millisecond,
 		LookupEndpoint: lookupAt(base),
-	})
+	}, func() (bool, error) { return s.done(n), nil })
 }

@@ -242,7 +242,7 @@ func storageFill(ctx context.Context, s *sqlstore.Store, base string, first, eve
 func storageDrain(ctx context.Context, s *sqlstore.Store, base string) error {
 	client, closeIdle := loopbackClient()
 	defer closeIdle()
-	return drainUntilEmpty(ctx, s, &delivery.Config{
+	return drainUntil(ctx, s, &delivery.Config{
 		HTTPClient:   client,
 		Workers:      64,
 		PerEndpoint:  64,
@@ -257,7 +257,7 @@ func storageDrain(ctx context.Context, s *sqlstore.Store, base string) error {
 			}
 			return 0, nil
 		},
-	})
+	}, func() (bool, error) { return nonePending(ctx, s) })
 }
 
 // storageReceiver serves the report's receiver on 127.0.0.1: it answers
