@@ -72,8 +72,12 @@ func runPurge(pgDSN string, finals, backlog int) error {
 		var purge purgeRun
 		purgeCtx, stopPurge := context.WithCancel(ctx)
 		var wg sync.WaitGroup
+		var duringPurge int // attempts the drain completed while the purge ran
 		if run == "with purge" {
-			wg.Go(func() { purge = purgeAll(purgeCtx, s) })
+			wg.Go(func() {
+				purge = purgeAll(purgeCtx, s)
+				duringPurge = ts.completions()
+			})
 		}
 		start := time.Now()
 		err := drainTimed(ctx, ts, base, backlog)
@@ -87,8 +91,9 @@ func runPurge(pgDSN string, finals, backlog int) error {
 		rates = append(rates, rate)
 		fmt.Printf("%-18s %10.0f %14v %14d\n", run, rate, ts.longest.Round(100*time.Microsecond), ts.claims)
 		if run == "with purge" {
-			fmt.Printf("    the purge deleted %d attempts in %d batches during the drain, the longest batch %v, %v in all\n",
-				purge.deleted, purge.batches, purge.longest.Round(100*time.Microsecond), purge.took.Round(time.Millisecond))
+			fmt.Printf("    the purge deleted %d attempts in %d batches, the longest %v, %v in all; meanwhile the drain ran at %.0f a second\n",
+				purge.deleted, purge.batches, purge.longest.Round(100*time.Microsecond), purge.took.Round(time.Millisecond),
+				float64(duringPurge)/purge.took.Seconds())
 		}
 	}
 	fmt.Printf("\ndrain with purge / mean of the runs alone: %.2fx\n", rates[1]/((rates[0]+rates[2])/2))
@@ -142,11 +147,11 @@ func (t *timedStore) Complete(ctx context.Context, final delivery.Attempt, next 
 	return err
 }
 
-// done reports whether n attempts were completed.
-func (t *timedStore) done(n int) bool {
+// completions returns how many attempts were completed.
+func (t *timedStore) completions() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.completed >= n
+	return t.completed
 }
 
 func (t *timedStore) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
@@ -171,5 +176,5 @@ func drainTimed(ctx context.Context, s *timedStore, base string, n int) error {
 		PerEndpoint:    16,
 		PollInterval:   20 * time.Millisecond,
 		LookupEndpoint: lookupAt(base),
-	}, func() (bool, error) { return s.done(n), nil })
+	}, func() (bool, error) { return s.completions() >= n, nil })
 }
