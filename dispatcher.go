@@ -264,6 +264,8 @@ type Dispatcher struct {
 	limiters rateLimiters
 	// tel reports metrics and traces.
 	tel *telemetry
+	// purger is the store, when Config.Retention is set; nil otherwise.
+	purger PurgeStore
 	// owner identifies this Dispatcher's leases.
 	owner string
 	// transport is the Dispatcher's own transport, made for its
@@ -287,8 +289,13 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := store.(PurgeStore); c.Retention > 0 && !ok {
-		return nil, invalid("config: Retention needs a Store that implements PurgeStore, which %T does not", store)
+	var purger PurgeStore
+	if c.Retention > 0 {
+		ps, ok := store.(PurgeStore)
+		if !ok {
+			return nil, invalid("config: Retention needs a Store that implements PurgeStore, which %T does not", store)
+		}
+		purger = ps
 	}
 	owner, err := ids.next()
 	if err != nil {
@@ -298,7 +305,7 @@ func NewDispatcher(store Store, cfg *Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, tel: tel, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{store: store, cfg: c, owner: "dispatcher-" + owner, tel: tel, purger: purger, wake: make(chan struct{}, 1)}
 	if hs, ok := store.(HealthStore); ok {
 		d.health = hs
 	} else {

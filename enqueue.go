@@ -113,8 +113,9 @@ func (d *Dispatcher) EnqueueManyTx(ctx context.Context, tx *sql.Tx, ev Event, ep
 // enqueueJobs validates a fan-out and returns its jobs, one an endpoint.
 func (d *Dispatcher) enqueueJobs(ctx context.Context, ev Event, eps []Endpoint, opts *EnqueueOpts) ([]Job, error) {
 	jobs := make([]Job, 0, len(eps))
+	traceParent := traceParentOf(ctx)
 	for _, ep := range eps {
-		job, err := d.enqueueJob(ev, ep, opts, traceParentOf(ctx))
+		job, err := d.enqueueJob(ev, ep, opts, traceParent)
 		if err != nil {
 			return nil, err
 		}

@@ -40,7 +40,7 @@ type PurgeStore interface {
 
 // purgeLoop purges attempts older than the retention every PurgeInterval,
 // the first time at once, until ctx ends.
-func (d *Dispatcher) purgeLoop(ctx context.Context, ps PurgeStore, done chan<- struct{}) {
+func (d *Dispatcher) purgeLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -63,14 +63,13 @@ func (d *Dispatcher) purgeLoop(ctx context.Context, ps PurgeStore, done chan<- s
 // any time. It returns an error wrapping ErrInvalidInput when Retention is
 // not set, and the context's error, with the count so far, when ctx ends.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
-	ps, ok := d.store.(PurgeStore)
-	if !ok || d.cfg.Retention <= 0 {
+	if d.purger == nil {
 		return 0, invalid("Purge needs Config.Retention and a PurgeStore")
 	}
 	before := d.now().Add(-d.cfg.Retention)
 	total := 0
 	for {
-		n, err := ps.Purge(ctx, before, PurgeBatch)
+		n, err := d.purger.Purge(ctx, before, PurgeBatch)
 		total += n
 		if err != nil {
 			return total, err

@@ -75,9 +75,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.run = r
 	go d.claimLoop(loopCtx, sendCtx, r)
-	if ps, ok := d.store.(PurgeStore); ok && d.cfg.Retention > 0 {
+	if d.purger != nil {
 		r.purgeDone = make(chan struct{})
-		go d.purgeLoop(loopCtx, ps, r.purgeDone)
+		go d.purgeLoop(loopCtx, r.purgeDone)
 	}
 	return nil
 }
