@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -214,14 +215,16 @@ type Store interface {
 	// ErrNotFound (also for the empty ID).
 	Get(ctx context.Context, id string) (Attempt, error)
 
-	// List returns the attempts that match q in ascending ID order, whatever
-	// the order of their schedules or of their inserts, at most
-	// q.PageLimit() of them, and the cursor of the next page: the ID of the
-	// page's last attempt when more matching attempts follow it, and empty
-	// when none do, even if the page is full. Paging with q.After set to
-	// each Page.Next visits every attempt stored before the first call
-	// exactly once, however many are inserted meanwhile. No match is an
-	// empty page, not an error.
+	// List returns the attempts that match q in ascending ID order (in
+	// descending order with q.Descending: newest first), whatever the order
+	// of their schedules or of their inserts, at most q.PageLimit() of
+	// them, and the cursor of the next page: the ID of the page's last
+	// attempt when more matching attempts follow it, and empty when none
+	// do, even if the page is full. Paging with q.After set to each
+	// Page.Next visits every attempt stored before the first call exactly
+	// once, however many are inserted meanwhile. No match is an empty page,
+	// not an error. A query that q.Validate refuses is an error wrapping
+	// ErrInvalidInput.
 	List(ctx context.Context, q ListQuery) (Page, error)
 
 	// Event returns the event with the given ID as stored with its attempt
@@ -349,6 +352,12 @@ type ListQuery struct {
 	EventID string
 	// EndpointID, if set, keeps the endpoint's attempts.
 	EndpointID string
+	// EndpointIDs, if not empty, keeps the attempts of any of these
+	// endpoints: at most MaxListEndpoints of them. A portal lists one
+	// customer's endpoints with it.
+	EndpointIDs []string
+	// EventType, if set, keeps the attempts of events of this type.
+	EventType string
 	// Statuses, if not empty, keeps attempts with any of these statuses.
 	Statuses []Status
 	// ScheduledFrom and ScheduledTo bound ScheduledAt.
@@ -356,11 +365,36 @@ type ListQuery struct {
 	// AttemptedFrom and AttemptedTo bound AttemptedAt. Either one set
 	// leaves out attempts that were never sent.
 	AttemptedFrom, AttemptedTo time.Time
-	// After is the cursor: only attempts with a greater ID are listed.
-	// Empty starts at the beginning; pass Page.Next to continue.
+	// Descending lists the newest attempts first: in descending ID order.
+	Descending bool
+	// After is the cursor: only attempts that come after it in the
+	// listing's order are listed (with a greater ID, or a smaller one when
+	// Descending). Empty starts at the beginning; pass Page.Next to
+	// continue.
 	After string
 	// Limit is the page size; see DefaultListLimit and MaxListLimit.
 	Limit int
+}
+
+// MaxListEndpoints is the most endpoint IDs a ListQuery or an
+// ActivityQuery may name.
+const MaxListEndpoints = 1000
+
+// Validate returns an error wrapping ErrInvalidInput when q names more than
+// MaxListEndpoints endpoints, or an empty one. Stores call it from List.
+func (q ListQuery) Validate() error {
+	return validEndpointIDs(q.EndpointIDs)
+}
+
+// validEndpointIDs checks a list of endpoint IDs to filter by.
+func validEndpointIDs(ids []string) error {
+	if len(ids) > MaxListEndpoints {
+		return invalid("%d endpoint IDs, more than the %d a query may name", len(ids), MaxListEndpoints)
+	}
+	if slices.Contains(ids, "") {
+		return invalid("an empty endpoint ID in a query")
+	}
+	return nil
 }
 
 // PageLimit returns the page size that q asks for, after the defaults and
@@ -377,7 +411,8 @@ func (q ListQuery) PageLimit() int {
 
 // Page is one page of Store.List.
 type Page struct {
-	// Attempts are in ascending ID order.
+	// Attempts are in ascending ID order, or descending when the query
+	// asked for it.
 	Attempts []Attempt
 	// Next is the cursor of the next page, or empty when this page is the
 	// last.

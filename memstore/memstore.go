@@ -10,6 +10,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -322,15 +323,14 @@ func (s *Store) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, 
 	if err := ctx.Err(); err != nil {
 		return delivery.Page{}, err
 	}
+	if err := q.Validate(); err != nil {
+		return delivery.Page{}, err
+	}
 	limit := q.PageLimit()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	start, found := slices.BinarySearch(s.ids, q.After)
-	if found {
-		start++
-	}
 	var page delivery.Page
-	for _, id := range s.ids[start:] {
+	for id := range s.listed(q) {
 		a := s.rows[id].attempt
 		if !matches(a, q) {
 			continue
@@ -344,11 +344,36 @@ func (s *Store) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, 
 	return page, nil
 }
 
+// listed returns the IDs that a page of q may hold, in q's order, from its
+// cursor on.
+func (s *Store) listed(q delivery.ListQuery) iter.Seq[string] {
+	start, found := slices.BinarySearch(s.ids, q.After)
+	if !q.Descending {
+		if found {
+			start++
+		}
+		return slices.Values(s.ids[start:])
+	}
+	if q.After == "" {
+		start = len(s.ids)
+	}
+	ids := s.ids[:start]
+	return func(yield func(string) bool) {
+		for _, id := range slices.Backward(ids) {
+			if !yield(id) {
+				return
+			}
+		}
+	}
+}
+
 // matches reports whether a passes q's filters.
 func matches(a delivery.Attempt, q delivery.ListQuery) bool {
 	switch {
 	case q.EventID != "" && a.EventID != q.EventID,
 		q.EndpointID != "" && a.EndpointID != q.EndpointID,
+		len(q.EndpointIDs) > 0 && !slices.Contains(q.EndpointIDs, a.EndpointID),
+		q.EventType != "" && a.EventType != q.EventType,
 		len(q.Statuses) > 0 && !slices.Contains(q.Statuses, a.Status),
 		!inRange(a.ScheduledAt, q.ScheduledFrom, q.ScheduledTo):
 		return false

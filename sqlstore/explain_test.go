@@ -383,3 +383,69 @@ func TestPostgresClaimAfterStaleStatistics(t *testing.T) {
 	t.Logf("the claim of %d fetched %d attempts through indexes", claimed, fetched)
 	require.LessOrEqual(t, fetched, int64(4*claimed), "the claim reads the backlog")
 }
+
+// What a portal reads goes through indexes on every engine: one
+// customer's attempts newest first, of all types and of one; and the
+// activity of its endpoints. 20,000 attempts on 200 endpoints, sent a
+// second apart, of two event types.
+func TestPortalPlans(t *testing.T) {
+	for _, e := range planEngines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, db, now := plannedStore(t, e, "vplan_")
+			table := s.prefix + "attempts"
+			_, err := db.ExecContext(ctx, s.dialect.rebind("UPDATE "+table+" SET attempted_at = scheduled_at, event_type = CASE WHEN endpoint_id IN ('ep_1', 'ep_2', 'ep_3') THEN 'invoice.failed' ELSE 'invoice.paid' END WHERE status = 0"))
+			require.NoError(t, err)
+			switch e.name {
+			case "postgres":
+				_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+table)
+			case "mysql":
+				_, err = db.ExecContext(ctx, "ANALYZE TABLE "+table)
+			}
+			require.NoError(t, err)
+
+			scope := []string{"ep_1", "ep_7", "ep_9"}
+			act := delivery.ActivityQuery{EndpointIDs: scope, From: now.Add(-24 * time.Hour), Step: time.Hour, Buckets: 24}
+			got, err := s.Activity(ctx, act)
+			require.NoError(t, err)
+			sum := 0
+			for _, a := range got {
+				require.Equal(t, 1, a.Pending, a.EndpointID)
+				for b := range a.Succeeded {
+					sum += a.Succeeded[b] + a.Failed[b]
+				}
+			}
+			require.Equal(t, 3*20000/200-3, sum, "every attempt of the three endpoints, sent in the last day, but for the latest of each, pending")
+			st := s.activityStatements(act)
+			type check struct {
+				name, query string
+				args        []any
+				index       string
+			}
+			newest, newestArgs := s.listQuery(delivery.ListQuery{EndpointIDs: scope, Descending: true}, 50)
+			typed, typedArgs := s.listQuery(delivery.ListQuery{EndpointIDs: scope, EventType: "invoice.failed", Descending: true}, 50)
+			for _, c := range []check{
+				{"newest of a customer", newest, newestArgs, "_endpoint"},
+				{"newest of a customer, of one type", typed, typedArgs, "_endpoint_type"},
+				{"pending per endpoint", st.pending, st.pendingArgs, "_queue"},
+				{"sent per endpoint and hour", st.sent, st.sentArgs, "_sent"},
+			} {
+				plan := explain(t, db, e.name, c.name, c.query, c.args...)
+				text := strings.Join(plan, "\n")
+				index := table + c.index
+				switch e.name {
+				case "sqlite":
+					require.Regexp(t, `INDEX `+index+`\b`, text, c.name)
+					require.NotContains(t, text, "SCAN "+table+"\n", c.name)
+				case "postgres":
+					require.Regexp(t, `(Index|Index Only|Bitmap Index) Scan (Backward )?(using|on) `+index+`\b`, text, c.name)
+					require.NotContains(t, text, "Seq Scan", c.name)
+				case "mysql":
+					line := mysqlTableLine(plan, table)
+					require.Contains(t, line, "key="+index+" ", c.name)
+					require.NotContains(t, line, "type=ALL", c.name)
+				}
+			}
+		})
+	}
+}

@@ -759,6 +759,9 @@ func (s *Store) Get(ctx context.Context, id string) (delivery.Attempt, error) {
 
 // List implements delivery.Store.
 func (s *Store) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	if err := q.Validate(); err != nil {
+		return delivery.Page{}, err
+	}
 	limit := q.PageLimit()
 	query, args := s.listQuery(q, limit)
 	rows, err := s.db.QueryContext(ctx, query, args...)
@@ -805,7 +808,14 @@ func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
 	add := func(cond string, arg any) {
 		where, args = append(where, cond), append(args, arg)
 	}
-	if q.After != "" {
+	order := "id"
+	if q.Descending {
+		order = "id DESC"
+	}
+	switch {
+	case q.After != "" && q.Descending:
+		add("id < ?", q.After)
+	case q.After != "":
 		add("id > ?", q.After)
 	}
 	if q.EventID != "" {
@@ -813,6 +823,15 @@ func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
 	}
 	if q.EndpointID != "" {
 		add("endpoint_id = ?", q.EndpointID)
+	}
+	if len(q.EndpointIDs) > mergedEndpoints {
+		where = append(where, "endpoint_id IN "+placeholders(len(q.EndpointIDs)))
+		for _, id := range q.EndpointIDs {
+			args = append(args, id)
+		}
+	}
+	if q.EventType != "" {
+		add("event_type = ?", q.EventType)
 	}
 	if len(q.Statuses) > 0 {
 		// The statuses are written into the statement, not passed as
@@ -838,9 +857,35 @@ func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
 			add(r.col+" < ?", d.timeArg(r.to))
 		}
 	}
-	query := s.q.list
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
+	page := func(where []string, hint string) string {
+		query := s.q.list + hint
+		if len(where) > 0 {
+			query += " WHERE " + strings.Join(where, " AND ")
+		}
+		return query + " ORDER BY " + order + " LIMIT ?"
 	}
-	return d.rebind(query + " ORDER BY id LIMIT ?"), append(args, limit+1)
+	if n := len(q.EndpointIDs); n == 0 || n > mergedEndpoints {
+		return d.rebind(page(where, "")), append(args, limit+1)
+	}
+	// A few endpoints: the page of each, read from its own range of an
+	// index that leads with the endpoint, then merged. The cost is that of
+	// reading one page per endpoint, however many attempts each one holds.
+	where = append(where, "endpoint_id = ?")
+	index := "_endpoint"
+	if q.EventType != "" {
+		index = "_endpoint_type"
+	}
+	hint := d.indexHint(s.prefix+"attempts", index)
+	parts := make([]string, len(q.EndpointIDs))
+	var all []any
+	for i, id := range q.EndpointIDs {
+		parts[i] = "SELECT * FROM (" + page(where, hint) + ") AS p" + strconv.Itoa(i)
+		all = append(append(append(all, args...), id), limit+1)
+	}
+	return d.rebind(strings.Join(parts, " UNION ALL ") + " ORDER BY " + order + " LIMIT ?"), append(all, limit+1)
 }
+
+// mergedEndpoints is the most ListQuery.EndpointIDs that List reads one
+// index range each for, merging their pages. More are read with one
+// filtered scan, in the order of IDs.
+const mergedEndpoints = 32

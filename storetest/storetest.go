@@ -76,6 +76,9 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"ListFilters", testListFilters},
 		{"ListPaging", testListPaging},
 		{"ListOrder", testListOrder},
+		{"ListNewest", testListNewest},
+		{"ListInvalid", testListInvalid},
+		{"Activity", testActivity},
 		{"PagingDuringInserts", testPagingDuringInserts},
 		{"Event", testEvent},
 		{"Purge", testPurge},
@@ -706,7 +709,11 @@ func list(t *testing.T, s delivery.Store, q delivery.ListQuery) []string {
 			return ids
 		}
 		require.NotEmpty(t, page.Attempts, "a page with a next cursor must not be empty")
-		require.Greater(t, page.Next, q.After, "the cursor must advance")
+		if q.After != "" && q.Descending {
+			require.Less(t, page.Next, q.After, "the cursor must advance")
+		} else if q.After != "" {
+			require.Greater(t, page.Next, q.After, "the cursor must advance")
+		}
 		q.After = page.Next
 	}
 }

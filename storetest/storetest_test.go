@@ -62,6 +62,18 @@ var brokenStores = map[string]struct {
 		func() delivery.Store { return &attemptedFromOpen{memstore.New()} },
 		[]string{"ListFilters"},
 	},
+	"newest first ignored": {
+		func() delivery.Store { return &ignoresDescending{memstore.New()} },
+		[]string{"ListNewest"},
+	},
+	"event type ignored": {
+		func() delivery.Store { return &ignoresEventType{memstore.New()} },
+		[]string{"ListNewest"},
+	},
+	"activity buckets end closed": {
+		func() delivery.Store { return &closedBuckets{memstore.New()} },
+		[]string{"Activity"},
+	},
 	"event from the last insert": {
 		func() delivery.Store { return &eventOfLastInsert{Store: memstore.New()} },
 		[]string{"Event"},
@@ -396,4 +408,29 @@ func (s *unmarkedProbe) Claim(ctx context.Context, req delivery.ClaimRequest) ([
 		jobs[i].Probe = false
 	}
 	return jobs, err
+}
+
+// ignoresDescending lists oldest first whatever the query asks.
+type ignoresDescending struct{ *memstore.Store }
+
+func (s *ignoresDescending) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	q.Descending = false
+	return s.Store.List(ctx, q)
+}
+
+// ignoresEventType lists every event type.
+type ignoresEventType struct{ *memstore.Store }
+
+func (s *ignoresEventType) List(ctx context.Context, q delivery.ListQuery) (delivery.Page, error) {
+	q.EventType = ""
+	return s.Store.List(ctx, q)
+}
+
+// closedBuckets counts an attempt sent at the very end of a bucket in that
+// bucket, not the next: it adds up from one microsecond later.
+type closedBuckets struct{ *memstore.Store }
+
+func (s *closedBuckets) Activity(ctx context.Context, q delivery.ActivityQuery) ([]delivery.EndpointActivity, error) {
+	q.From = q.From.Add(time.Microsecond)
+	return s.Store.Activity(ctx, q)
 }

@@ -1,0 +1,49 @@
+package memstore
+
+import (
+	"context"
+
+	"github.com/webhookkit/delivery"
+)
+
+var _ delivery.ActivityStore = (*Store)(nil)
+
+// Activity implements delivery.ActivityStore. It looks at every attempt.
+func (s *Store) Activity(ctx context.Context, q delivery.ActivityQuery) ([]delivery.EndpointActivity, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	out := make([]delivery.EndpointActivity, len(q.EndpointIDs))
+	index := make(map[string]int, len(q.EndpointIDs))
+	for i, id := range q.EndpointIDs {
+		out[i] = delivery.EndpointActivity{EndpointID: id, Succeeded: make([]int, q.Buckets), Failed: make([]int, q.Buckets)}
+		index[id] = i
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.rows {
+		i, ok := index[r.attempt.EndpointID]
+		if !ok {
+			continue
+		}
+		act := &out[i]
+		switch r.attempt.Status {
+		case delivery.StatusPending:
+			act.Pending++
+		case delivery.StatusSuccess, delivery.StatusFailure:
+			b, ok := q.Bucket(r.attempt.AttemptedAt)
+			if !ok || r.attempt.AttemptedAt.IsZero() {
+				continue
+			}
+			if r.attempt.Status == delivery.StatusSuccess {
+				act.Succeeded[b]++
+			} else {
+				act.Failed[b]++
+			}
+		}
+	}
+	return out, nil
+}
