@@ -96,8 +96,8 @@ func (f *fixture) endpoint(_ context.Context, id string) (delivery.Endpoint, err
 	return delivery.Endpoint{ID: id, URL: f.receiver.URL + "/" + id + "?token=tok_visible", Secrets: []string{secret}, Headers: map[string]string{"Authorization": "Bearer host-credential"}}, nil
 }
 
-// handler returns the portal of the given scope, mounted under /hooks/.
-func (f *fixture) handler(t *testing.T, cfg portal.Config) http.Handler {
+// portal returns the fixture's portal as cfg configures it.
+func (f *fixture) portal(t *testing.T, cfg portal.Config) http.Handler {
 	t.Helper()
 	cfg.Store, cfg.Dispatcher = f.store, f.d
 	if cfg.Logger == nil {
@@ -105,8 +105,14 @@ func (f *fixture) handler(t *testing.T, cfg portal.Config) http.Handler {
 	}
 	h, err := portal.New(cfg)
 	require.NoError(t, err)
+	return h
+}
+
+// handler returns the fixture's portal mounted under /hooks/.
+func (f *fixture) handler(t *testing.T, cfg portal.Config) http.Handler {
+	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/", http.StripPrefix("/hooks", h))
+	mux.Handle("/hooks/", http.StripPrefix("/hooks", f.portal(t, cfg)))
 	return mux
 }
 
