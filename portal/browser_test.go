@@ -112,10 +112,18 @@ func TestBrowser(t *testing.T) {
 	f := newFixture(t)
 	ep, err := f.endpoint(context.Background(), "ep_a")
 	require.NoError(t, err)
+	// A day of deliveries to ep_a, sent over the last 23 hours: the chart
+	// has a bar in each hour that had one.
+	hours := map[time.Time]bool{time.Now().UTC().Truncate(time.Hour): true}
+	start := time.Now().Add(-23 * time.Hour)
 	for i := range portal.PageSize + 5 {
-		_, err := f.d.Deliver(context.Background(), delivery.Event{ID: fmt.Sprintf("evt_bulk_%03d", i), Type: "order.created", Payload: []byte(fmt.Sprintf(`{"order":%d}`, i))}, ep)
+		at := start.Add(time.Duration(i) * 25 * time.Minute)
+		hours[at.UTC().Truncate(time.Hour)] = true
+		f.clock.Store(at.UnixNano())
+		_, err := f.d.Deliver(context.Background(), delivery.Event{ID: fmt.Sprintf("evt_bulk_%03d", i), Type: "order.created", Payload: fmt.Appendf(nil, `{"order":%d}`, i)}, ep)
 		require.NoError(t, err)
 	}
+	f.clock.Store(0)
 	srv := portalServer(t, f)
 	ops := srv.URL + "/ops"
 
@@ -124,7 +132,7 @@ func TestBrowser(t *testing.T) {
 		require.Equal(t, "failing", text(t, ctx, `tr[data-endpoint="ep_b"] [data-field="state"]`))
 		require.Equal(t, "2", text(t, ctx, `tr[data-endpoint="ep_b"] [data-field="failed"]`))
 		require.Equal(t, itoa(portal.PageSize+5+3), text(t, ctx, `tr[data-endpoint="ep_a"] [data-field="succeeded"]`))
-		require.Equal(t, 1, eval[int](t, ctx, `document.querySelectorAll('tr[data-endpoint="ep_a"] svg.chart rect.s').length`), "this hour's successes, one bar")
+		require.Equal(t, len(hours), eval[int](t, ctx, `document.querySelectorAll('tr[data-endpoint="ep_a"] svg.chart rect.s').length`), "a bar for each hour with successes")
 		require.Equal(t, 1, eval[int](t, ctx, `document.querySelectorAll('tr[data-endpoint="ep_b"] svg.chart rect.f').length`), "this hour's failures, one bar")
 		screenshot(t, ctx, shots, "endpoints")
 	})

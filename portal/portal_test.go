@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,16 @@ type fixture struct {
 	// fail makes the receiver fail every request to these endpoints.
 	mu   sync.Mutex
 	fail map[string]bool
+	// clock, when not 0, is the Dispatcher's time in Unix nanoseconds.
+	clock atomic.Int64
+}
+
+// now is the Dispatcher's clock.
+func (f *fixture) now() time.Time {
+	if t := f.clock.Load(); t != 0 {
+		return time.Unix(0, t)
+	}
+	return time.Now()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -69,6 +80,7 @@ func newFixture(t *testing.T) *fixture {
 		AddressPolicy:  delivery.AllowNetworks(netip.MustParsePrefix("127.0.0.0/8")),
 		LookupEndpoint: f.endpoint,
 		Logger:         discard(),
+		Now:            f.now,
 		Retry:          delivery.NewRetryPolicy(), // no retries: each delivery is one attempt
 	})
 	require.NoError(t, err)
