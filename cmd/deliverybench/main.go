@@ -67,6 +67,7 @@ func main() {
 	fairMode := flag.Bool("fairness-worker", false, "run as a worker process of the fairness scenario on -driver, -dsn and -prefix")
 	storageEvents := flag.Int("storage", 0, "report the bytes per attempt of this many events, fanned out to 10 endpoints, on each store (0 skips it)")
 	purgeFinals := flag.Int("purge", 0, "on -postgres, drain -backlog deliveries alone and next to a purge of this many final attempts (0 skips it)")
+	portalAttempts := flag.Int("portal", 0, "on -postgres, time the portal's pages over this many attempts, -reps renders each (0 skips it)")
 	telemetry := flag.Bool("telemetry", false, "measure the sender's CPU per delivery with OpenTelemetry metrics and traces off and on, -n deliveries a run")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -95,6 +96,8 @@ func main() {
 		err = runLatency(*pg, *latency)
 	case *telemetry:
 		err = runTelemetry(*n, *reps)
+	case *portalAttempts > 0:
+		err = runPortal(*pg, *portalAttempts, *reps)
 	case *purgeFinals > 0:
 		err = runPurge(*pg, *purgeFinals, *backlog)
 	case *storageEvents > 0:
