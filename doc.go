@@ -301,6 +301,16 @@
 // level, and nothing routine does: a worker whose database is down does
 // not fail silently.
 //
+// # Reading the trail
+//
+// Store.List pages attempts by event, endpoint or a set of endpoints
+// (ListQuery.EndpointIDs), status, event type and time, oldest or newest
+// first (ListQuery.Descending). A Store that also implements ActivityStore
+// adds up each endpoint's backlog and its successes and failures per
+// interval. The portal package builds on both: an http.Handler that hosts
+// mount to show their customers, or their operators, the attempts, events
+// and health of the endpoints each caller may see.
+//
 // # Testing a host
 //
 // The deliverytest package gives a host's tests a receiver that verifies

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/webhookkit/delivery"
 	"github.com/webhookkit/delivery/deliverytest"
 	"github.com/webhookkit/delivery/memstore"
+	"github.com/webhookkit/delivery/portal"
 	"github.com/webhookkit/delivery/sqlstore"
 )
 
@@ -252,4 +254,57 @@ func TestHostWebhooks(t *testing.T) {
 	deliverytest.Drain(t, store) // until nothing is due
 	r.RequireDelivered(t, "evt_order_7_created", "ep_42")
 	// readme: end
+}
+
+// account is what a host's session knows of the signed-in caller.
+type account struct{ EndpointIDs []string }
+
+// accountKey holds the account in a request's context.
+type accountKey struct{}
+
+// accountFrom returns the account that requireLogin put in ctx.
+func accountFrom(ctx context.Context) (account, bool) {
+	a, ok := ctx.Value(accountKey{}).(account)
+	return a, ok
+}
+
+// requireLogin stands for a host's authentication: here every caller is
+// the customer who owns ep_42.
+func requireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accountKey{}, account{EndpointIDs: []string{"ep_42"}})))
+	})
+}
+
+// TestREADMEPortal mounts the portal as README.md shows, and reads a page.
+func TestREADMEPortal(t *testing.T) {
+	store := memstore.New()
+	d, err := delivery.NewDispatcher(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	// readme: portal
+	h, err := portal.New(portal.Config{
+		Store:      store,
+		Dispatcher: d,
+		// Who sees what: the caller's own endpoints, from your session.
+		Scope: func(r *http.Request) ([]string, error) {
+			acct, ok := accountFrom(r.Context())
+			if !ok {
+				return nil, errors.New("not signed in")
+			}
+			return acct.EndpointIDs, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/webhooks/", requireLogin(http.StripPrefix("/webhooks", h)))
+	// readme: end
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/webhooks/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `data-endpoint="ep_42"`) {
+		t.Fatalf("GET /webhooks/: %d\n%s", rec.Code, rec.Body)
+	}
 }

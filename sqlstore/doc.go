@@ -67,6 +67,18 @@
 // and scheduled time, which Purge reads (PostgreSQL and SQLite had one),
 // built online. Workers of the previous version may run through either.
 //
+// Migration 0006 adds two indexes for reading the audit trail as the
+// portal does: (endpoint_id, event_type, id), for one customer's attempts
+// of one event type newest first, and (endpoint_id, attempted_at, status)
+// of final attempts (of every attempt on MySQL), for Activity's counts per
+// hour. Workers of the previous version may run through it. On PostgreSQL
+// the build blocks writes to the attempts table while it runs (a few
+// seconds per million attempts); to avoid that, create the two indexes
+// CONCURRENTLY by hand first, with the names and definitions of the
+// migration, which creates them only if they do not exist. MySQL and
+// MariaDB build them online. Each costs one index write per delivery: the
+// first at insert, the second at completion.
+//
 // Files that OpenSQLite or SQLiteDSN created before this version have no
 // auto-vacuum: Purge's freed pages are reused for new attempts, but the
 // file does not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
@@ -226,7 +238,14 @@
 // ones that lead with status), getting by ID (the primary key), listing by
 // event, by endpoint, by status, and by status and scheduled time, and
 // reading an event's payload; a group commit finds its attempts and
-// endpoints by primary key. One exception, on PostgreSQL: no index holds
+// endpoints by primary key. List with up to 32 EndpointIDs reads one
+// range of the endpoint index (or of the endpoint and event type index)
+// per endpoint, a page each, and merges them, so that a customer's page
+// costs the same however many attempts each endpoint holds; with more,
+// one scan in ID order filters by endpoint. Activity reads the queue index
+// for backlogs and the index of sent attempts for its buckets, over the
+// time range asked for alone (TestPortalPlans checks both on every
+// engine). One exception, on PostgreSQL: no index holds
 // pending attempts in ID order, since the planner, working from
 // statistics taken while few attempts were pending, would read one
 // endpoint's due attempts through it (see migration 0005); so List of
