@@ -2,6 +2,7 @@ package portal
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,7 +39,7 @@ var errActionOff = errors.New("this action is turned off")
 func (h *handler) perform(r *http.Request, sc scope, a action) (actionResult, error) {
 	ctx, id := r.Context(), r.PathValue("id")
 	if err := r.ParseForm(); err != nil {
-		return actionResult{}, errBadFilter
+		return actionResult{}, fmt.Errorf("%w: the form could not be read", errBadFilter)
 	}
 	switch a {
 	case actionResume:

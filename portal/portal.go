@@ -43,9 +43,9 @@ type Config struct {
 	NoResend, NoRedeliver, NoResume bool
 	// Title heads every page. Defaults to "Webhook deliveries".
 	Title string
-	// Logger records errors that the handler answers 500 or 403 to, with
-	// their cause, which the response does not show. Defaults to
-	// slog.Default().
+	// Logger records, at Error level, the errors that the handler answers
+	// 500 to, with their cause, which the response does not show. Defaults
+	// to slog.Default().
 	Logger *slog.Logger
 	// Now returns the current time, for the charts. Defaults to time.Now.
 	Now func() time.Time
@@ -210,10 +210,10 @@ func mountPoint(r *http.Request) string {
 // errNotInScope answers every ID outside the caller's scope.
 var errNotInScope = errors.New("not found")
 
-// fail answers an error: as JSON under api/, as a page otherwise. cause,
-// if not nil, is logged and not shown.
+// fail answers an error: as JSON under api/, as a page otherwise. The
+// cause of a 5xx is logged and not shown.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, sc scope, code int, msg string, cause error) {
-	if cause != nil && !errors.Is(cause, errNotInScope) {
+	if code >= http.StatusInternalServerError {
 		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "portal: "+msg, slog.String("path", r.URL.Path), slog.Any("error", cause))
 	}
 	if sc.api {

@@ -497,3 +497,29 @@ func TestNewNeedsStoreAndDispatcher(t *testing.T) {
 	_, err := portal.New(portal.Config{Store: memstore.New()})
 	require.ErrorIs(t, err, portal.ErrConfig)
 }
+
+// IDs may hold any printable ASCII: the links escape them, and the routes
+// find them again.
+func TestIDsWithReservedCharacters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ep, err := f.endpoint(ctx, "ep/a?b")
+	require.NoError(t, err)
+	a, err := f.d.Deliver(ctx, delivery.Event{ID: "evt/7?x#%20&y", Type: "odd", Payload: []byte(`{}`)}, ep)
+	require.NoError(t, err)
+	h := f.handler(t, portal.Config{Scope: scopeOf("ep/a?b")})
+
+	_, body := get(t, h, "/hooks/attempts")
+	eventLink := "/hooks/events/" + url.PathEscape("evt/7?x#%20&y")
+	require.Contains(t, body, `href="`+strings.ReplaceAll(eventLink, "&", "&amp;")+`"`)
+	res, body := get(t, h, eventLink)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	require.Contains(t, body, a.ID)
+	res, body = get(t, h, "/hooks/attempts?endpoint="+url.QueryEscape("ep/a?b"))
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	require.Contains(t, body, a.ID)
+	res, body = post(t, h, "/hooks/api/events/"+url.PathEscape("evt/7?x#%20&y")+"/resend", url.Values{"endpoint": {"ep/a?b"}})
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	res, _ = post(t, h, "/hooks/endpoints/"+url.PathEscape("ep/a?b")+"/resume", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+}

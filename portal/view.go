@@ -142,6 +142,8 @@ var funcs = template.FuncMap{
 		return d.Round(time.Microsecond).String()
 	},
 	"redacted": redactedURL,
+	// path escapes an ID for one segment of a path.
+	"path": url.PathEscape,
 }
 
 // message is the data of a page that only says something.
