@@ -185,6 +185,17 @@ func TestBrowser(t *testing.T) {
 		require.Equal(t, "ok", text(t, ctx, `tr[data-endpoint="ep_a"] [data-field="state"]`))
 	})
 
+	t.Run("redeliver an endpoint's failures", func(t *testing.T) {
+		f.mu.Lock()
+		f.fail["ep_b"] = false
+		f.mu.Unlock()
+		do(t, ctx, chromedp.Navigate(ops+"/"), visible("#endpoints"))
+		require.Equal(t, "0", text(t, ctx, `tr[data-endpoint="ep_b"] [data-field="pending"]`))
+		do(t, ctx, click(`tr[data-endpoint="ep_b"] button[name="redeliver"]`), visible(".flash"))
+		require.Equal(t, "2 failed events were enqueued again.", text(t, ctx, ".flash"))
+		require.Equal(t, "2", text(t, ctx, `tr[data-endpoint="ep_b"] [data-field="pending"]`), "the backlog, which no worker here sends")
+	})
+
 	t.Run("another customer's attempt", func(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(srv.URL+"/a/attempts/"+f.ids["evt_b1/ep_b/1"]), visible("#message"))
 		require.Equal(t, "No such attempt.", text(t, ctx, "#message"))
