@@ -67,6 +67,19 @@ func (q ActivityQuery) Bucket(t time.Time) (int, bool) {
 	return int(t.Sub(q.From) / q.Step), true
 }
 
+// Zero returns what Activity returns for q when no attempt is stored: one
+// EndpointActivity per endpoint of q, in order, with zero counts; and the
+// index of each endpoint ID in it, for a Store to add its counts to.
+func (q ActivityQuery) Zero() ([]EndpointActivity, map[string]int) {
+	out := make([]EndpointActivity, len(q.EndpointIDs))
+	index := make(map[string]int, len(q.EndpointIDs))
+	for i, id := range q.EndpointIDs {
+		out[i] = EndpointActivity{EndpointID: id, Succeeded: make([]int, q.Buckets), Failed: make([]int, q.Buckets)}
+		index[id] = i
+	}
+	return out, index
+}
+
 // EndpointActivity is what one endpoint's attempts add up to.
 type EndpointActivity struct {
 	// EndpointID names the endpoint.

@@ -16,12 +16,7 @@ func (s *Store) Activity(ctx context.Context, q delivery.ActivityQuery) ([]deliv
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	out := make([]delivery.EndpointActivity, len(q.EndpointIDs))
-	index := make(map[string]int, len(q.EndpointIDs))
-	for i, id := range q.EndpointIDs {
-		out[i] = delivery.EndpointActivity{EndpointID: id, Succeeded: make([]int, q.Buckets), Failed: make([]int, q.Buckets)}
-		index[id] = i
-	}
+	out, index := q.Zero()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.rows {

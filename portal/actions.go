@@ -98,8 +98,10 @@ func (h *handler) perform(r *http.Request, sc scope, a action) (actionResult, er
 	}
 }
 
-// actionError answers an action that failed.
-func (h *handler) actionError(w http.ResponseWriter, r *http.Request, sc scope, err error) {
+// requestError answers an action or a listing that failed: 403 for an
+// action turned off, 400 for a bad filter or form, 404 for what is out of
+// scope or not found.
+func (h *handler) requestError(w http.ResponseWriter, r *http.Request, sc scope, err error) {
 	switch {
 	case errors.Is(err, errActionOff):
 		h.fail(w, r, sc, http.StatusForbidden, "This action is turned off here.", nil)

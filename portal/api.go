@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -62,12 +61,8 @@ func (h *handler) apiEndpoints(w http.ResponseWriter, r *http.Request, sc scope)
 // apiAttempts answers a page of attempts, newest first.
 func (h *handler) apiAttempts(w http.ResponseWriter, r *http.Request, sc scope) {
 	pg, err := h.attempts(r, sc, parseFilter(r.URL.Query()))
-	if errors.Is(err, errBadFilter) {
-		h.fail(w, r, sc, http.StatusBadRequest, err.Error(), nil)
-		return
-	}
 	if err != nil {
-		h.lookupError(w, r, sc, "endpoint", err)
+		h.requestError(w, r, sc, err)
 		return
 	}
 	if pg.Attempts == nil {
@@ -121,7 +116,7 @@ func (h *handler) apiAction(a action) func(http.ResponseWriter, *http.Request, s
 	return func(w http.ResponseWriter, r *http.Request, sc scope) {
 		res, err := h.perform(r, sc, a)
 		if err != nil {
-			h.actionError(w, r, sc, err)
+			h.requestError(w, r, sc, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, res)

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -28,12 +27,8 @@ func (h *handler) endpointsPage(w http.ResponseWriter, r *http.Request, sc scope
 func (h *handler) attemptsPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	f := parseFilter(r.URL.Query())
 	pg, err := h.attempts(r, sc, f)
-	if errors.Is(err, errBadFilter) {
-		h.fail(w, r, sc, http.StatusBadRequest, err.Error(), nil)
-		return
-	}
 	if err != nil {
-		h.lookupError(w, r, sc, "endpoint", err)
+		h.requestError(w, r, sc, err)
 		return
 	}
 	// A link's query was built by url.Values.Encode: it is a query
@@ -93,7 +88,7 @@ func (h *handler) action(a action) func(http.ResponseWriter, *http.Request, scop
 	return func(w http.ResponseWriter, r *http.Request, sc scope) {
 		res, err := h.perform(r, sc, a)
 		if err != nil {
-			h.actionError(w, r, sc, err)
+			h.requestError(w, r, sc, err)
 			return
 		}
 		to := sc.base + "/?done=" + res.done

@@ -20,12 +20,7 @@ func (s *Store) Activity(ctx context.Context, q delivery.ActivityQuery) ([]deliv
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	out := make([]delivery.EndpointActivity, len(q.EndpointIDs))
-	index := make(map[string]int, len(q.EndpointIDs))
-	for i, id := range q.EndpointIDs {
-		out[i] = delivery.EndpointActivity{EndpointID: id, Succeeded: make([]int, q.Buckets), Failed: make([]int, q.Buckets)}
-		index[id] = i
-	}
+	out, index := q.Zero()
 	st := s.activityStatements(q)
 	err := s.scanCounts(ctx, st.pending, st.pendingArgs, func(id string, _, _, n int) { out[index[id]].Pending = n })
 	if err != nil {

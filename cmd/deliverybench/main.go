@@ -445,6 +445,22 @@ func printVersion(name string, db *sql.DB) {
 	}
 }
 
+// postgresStore opens pgDSN and returns a migrated sqlstore there, with
+// tables of its own named from name, and what drops them and closes the
+// database.
+func postgresStore(pgDSN, name string) (*sqlstore.Store, *sql.DB, func(), error) {
+	db, err := openDB("pgx", pgDSN)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	printVersion("postgres", db)
+	st, done, err := migrated(db, fmt.Sprintf("%s%d_", name, time.Now().UnixNano()%1e9), true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st.(*sqlstore.Store), db, done, nil
+}
+
 // migrated returns a migrated sqlstore on db, and what drops its tables
 // (on servers) and closes db.
 func migrated(db *sql.DB, prefix string, drop bool) (delivery.Store, func(), error) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/webhookkit/delivery"
 	"github.com/webhookkit/delivery/portal"
-	"github.com/webhookkit/delivery/sqlstore"
 )
 
 // runPortal measures, on PostgreSQL, how long the portal takes to render
@@ -23,18 +22,11 @@ func runPortal(pgDSN string, n, reps int) error {
 	if pgDSN == "" {
 		return fmt.Errorf("-portal needs -postgres")
 	}
-	db, err := openDB("pgx", pgDSN)
-	if err != nil {
-		return err
-	}
-	printVersion("postgres", db)
-	prefix := fmt.Sprintf("portal%d_", time.Now().UnixNano()%1e9)
-	st, done, err := migrated(db, prefix, true)
+	s, db, done, err := postgresStore(pgDSN, "portal")
 	if err != nil {
 		return err
 	}
 	defer done()
-	s := st.(*sqlstore.Store)
 	ctx := context.Background()
 
 	fmt.Printf("storing %d attempts... ", n)

@@ -23,18 +23,11 @@ func runPurge(pgDSN string, finals, backlog int) error {
 		return err
 	}
 	defer stop()
-	db, err := openDB("pgx", pgDSN)
-	if err != nil {
-		return err
-	}
-	printVersion("postgres", db)
-	prefix := fmt.Sprintf("purge%d_", time.Now().UnixNano()%1e9)
-	st, done, err := migrated(db, prefix, true)
+	s, db, done, err := postgresStore(pgDSN, "purge")
 	if err != nil {
 		return err
 	}
 	defer done()
-	s := st.(*sqlstore.Store)
 	ctx := context.Background()
 
 	// The old final attempts: stored as the library stores them, then made
