@@ -214,6 +214,7 @@ var errNotInScope = errors.New("not found")
 // cause of a 5xx is logged and not shown.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, sc scope, code int, msg string, cause error) {
 	if code >= http.StatusInternalServerError {
+		// #nosec G706 -- the message is the portal's own; the path is a structured attribute, which slog's handlers quote.
 		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "portal: "+msg, slog.String("path", r.URL.Path), slog.Any("error", cause))
 	}
 	if sc.api {
