@@ -94,3 +94,55 @@ func TestWorkerPurges(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, n, "a host purges too, worker or not")
 }
+
+// slowPurges is a PurgeStore whose first full batches each take a while,
+// and which records when each purge call began and ended.
+type slowPurges struct {
+	*memstore.Store
+	full  int
+	calls [][2]time.Time
+	// cancel, when set, is called as the first batch ends.
+	cancel context.CancelFunc
+}
+
+func (s *slowPurges) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
+	start := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	n := 0
+	if len(s.calls) < s.full {
+		n = limit
+	}
+	s.calls = append(s.calls, [2]time.Time{start, time.Now()})
+	if s.cancel != nil && len(s.calls) == 1 {
+		s.cancel()
+	}
+	return n, nil
+}
+
+// A purge rests between its batches, PurgeRest times as long as each one
+// took, and a canceled context ends the rest at once.
+func TestPurgeRestsBetweenBatches(t *testing.T) {
+	store := &slowPurges{Store: memstore.New(), full: 3}
+	d, err := delivery.NewDispatcher(store, &delivery.Config{Retention: time.Hour})
+	require.NoError(t, err)
+	n, err := d.Purge(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 3*delivery.PurgeBatch, n)
+	require.Len(t, store.calls, 4, "three full batches, then one that found nothing")
+	for i := 1; i < len(store.calls); i++ {
+		took := store.calls[i-1][1].Sub(store.calls[i-1][0])
+		gap := store.calls[i][0].Sub(store.calls[i-1][1])
+		require.GreaterOrEqual(t, gap, delivery.PurgeRest*took, "batch %d followed batch %d after %v; it took %v", i, i-1, gap, took)
+	}
+
+	// Canceled as its first batch ends: it returns what it deleted and
+	// the context's error, and runs no more batch.
+	ctx, cancel := context.WithCancel(context.Background())
+	store = &slowPurges{Store: memstore.New(), full: 1000, cancel: cancel}
+	d, err = delivery.NewDispatcher(store, &delivery.Config{Retention: time.Hour})
+	require.NoError(t, err)
+	n, err = d.Purge(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, delivery.PurgeBatch, n)
+	require.Len(t, store.calls, 1)
+}

@@ -100,25 +100,35 @@ type purgeRun struct {
 	longest, took    time.Duration
 }
 
-// purgeAll purges attempts older than a day in batches until none is left
-// or ctx ends.
-func purgeAll(ctx context.Context, s *sqlstore.Store) (r purgeRun) {
-	start := time.Now()
-	defer func() { r.took = time.Since(start) }()
-	for ctx.Err() == nil {
-		t0 := time.Now()
-		n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour), delivery.PurgeBatch)
-		if err != nil {
-			return r
-		}
-		r.longest = max(r.longest, time.Since(t0))
-		r.deleted += n
-		r.batches++
-		if n < delivery.PurgeBatch {
-			break
-		}
+// purgeAll purges the attempts older than a day as a worker does, through
+// Dispatcher.Purge with its rests between batches, until none is left or
+// ctx ends.
+func purgeAll(ctx context.Context, s *sqlstore.Store) purgeRun {
+	ps := &timedPurges{Store: s}
+	d, err := delivery.NewDispatcher(ps, &delivery.Config{Retention: 24 * time.Hour})
+	if err != nil {
+		return purgeRun{}
 	}
-	return r
+	start := time.Now()
+	_, _ = d.Purge(ctx)
+	ps.run.took = time.Since(start)
+	return ps.run
+}
+
+// timedPurges is a sqlstore.Store whose purge batches are counted and
+// timed.
+type timedPurges struct {
+	*sqlstore.Store
+	run purgeRun
+}
+
+func (t *timedPurges) Purge(ctx context.Context, before time.Time, limit int) (int, error) {
+	t0 := time.Now()
+	n, err := t.Store.Purge(ctx, before, limit)
+	t.run.longest = max(t.run.longest, time.Since(t0))
+	t.run.deleted += n
+	t.run.batches++
+	return n, err
 }
 
 // timedStore is a sqlstore.Store whose claims are timed, and whose
