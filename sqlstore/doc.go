@@ -79,6 +79,11 @@
 // MariaDB build them online. Each costs one index write per delivery: the
 // first at insert, the second at completion.
 //
+// Migration 0007 drops the index on (event_id, id): the unique index on
+// (event_id, endpoint_id, attempt_number) serves every query by event, and
+// the dropped one cost an index write at every insert and completion.
+// Workers of the previous version may run through it.
+//
 // Files that OpenSQLite or SQLiteDSN created before this version have no
 // auto-vacuum: Purge's freed pages are reused for new attempts, but the
 // file does not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
@@ -231,15 +236,34 @@
 // # Indexes
 //
 // Every hot query is served by an index, so that its cost does not grow
-// with the table: finding the endpoints whose turn has come (a partial
-// index on ready_at), reading one endpoint's due attempts and counting its
-// leases (partial indexes on pending rows by endpoint and scheduled_at,
-// and by endpoint and lease end; on MySQL, which has no partial index,
-// ones that lead with status), getting by ID (the primary key), listing by
-// event, by endpoint, by status, and by status and scheduled time, and
-// reading an event's payload; a group commit finds its attempts and
-// endpoints by primary key. List with up to 32 EndpointIDs reads one
-// range of the endpoint index (or of the endpoint and event type index)
+// with the table, and every index serves a query; each one costs a write
+// at every insert, and at every completion, which PostgreSQL cannot make a
+// HOT update because it changes the status. The attempts table has:
+//
+//	primary key (id)                  Get, Complete, a group commit, Purge's deletes
+//	queue (endpoint_id, scheduled_at, id), pending only
+//	                                  a claim's due attempts per endpoint, QueueStats,
+//	                                  Activity's backlogs, Cancel by endpoint
+//	leased (endpoint_id, lease_until), pending and leased only
+//	                                  a claim's count of an endpoint's leases
+//	number (event_id, endpoint_id, attempt_number), unique
+//	                                  unique attempt numbers; List and Cancel by
+//	                                  event, an event's payload, Resend's last attempt
+//	endpoint (endpoint_id, id)        List by endpoint, a portal's pages
+//	endpoint_type (endpoint_id, event_type, id)
+//	                                  List by endpoint and event type
+//	sent (endpoint_id, attempted_at, status), final only
+//	                                  Activity's counts per hour
+//	status (status, id)               List by status
+//	status_scheduled (status, scheduled_at)
+//	                                  Purge, List by status and time
+//
+// On PostgreSQL the last two hold final attempts only. On MySQL, which has
+// no partial index, the queue and leased indexes lead with status, and
+// sent holds every attempt. The endpoints table has its primary key and a
+// partial index on ready_at, for the claim's line of endpoints.
+//
+// List with up to 32 EndpointIDs reads one range of the endpoint index (or of the endpoint and event type index)
 // per endpoint, a page each, and merges them, so that a customer's page
 // costs the same however many attempts each endpoint holds; with more,
 // one scan in ID order filters by endpoint. Activity reads the queue index
