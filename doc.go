@@ -233,7 +233,9 @@
 // Resend returns an error wrapping ErrNotFound. Dispatcher.Purge runs the
 // same purge on demand, from any process. Purges from many processes at
 // once are harmless, and each batch is a short write, so that claims do
-// not wait behind a purge. Retention is off by default: an audit trail is
+// not wait behind a purge; after each one the purge rests PurgeRest times
+// as long as the batch took, so that it takes at most a quarter of the
+// database's time from the workers. Retention is off by default: an audit trail is
 // not deleted unless the host asks, and SECURITY.md says what that means
 // for personal data.
 //
