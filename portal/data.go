@@ -23,16 +23,19 @@ type endpointRow struct {
 	// Activity is nil when the Store adds up none.
 	Activity *delivery.EndpointActivity
 	// Buckets are the hours of the chart, oldest first.
-	Buckets                 []time.Time
-	Succeeded, Failed       int
-	Chart                   chart
-	ActivityKnown, Problems bool
+	Buckets []time.Time
+	// Succeeded and Failed add up the buckets.
+	Succeeded, Failed int
+	Chart             chart
+	// Problems reports that the endpoint is not ok: the page then shows
+	// its last status and error.
+	Problems bool
 }
 
 // chartHours is how many hours the endpoint charts cover.
 const chartHours = 24
 
-// endpointsPage returns the page of the scope's endpoints that follows the
+// endpointRows returns the page of the scope's endpoints that follows the
 // endpoint ID after, and the cursor of the next.
 func (h *handler) endpointRows(ctx context.Context, sc scope, after string) ([]endpointRow, string, error) {
 	start, _ := slices.BinarySearch(sc.endpoints, after)
@@ -67,7 +70,6 @@ func (h *handler) endpointRows(ctx context.Context, sc scope, after string) ([]e
 	for i := range rows {
 		act := acts[i]
 		rows[i].Activity = &act
-		rows[i].ActivityKnown = true
 		for b := range q.Buckets {
 			rows[i].Buckets = append(rows[i].Buckets, q.From.Add(time.Duration(b)*q.Step))
 			rows[i].Succeeded += act.Succeeded[b]

@@ -523,3 +523,16 @@ func TestIDsWithReservedCharacters(t *testing.T) {
 	res, _ = post(t, h, "/hooks/endpoints/"+url.PathEscape("ep/a?b")+"/resume", nil)
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 }
+
+// A Store that adds up no activity still gets its endpoints page, without
+// backlogs or charts.
+func TestStoreWithoutActivity(t *testing.T) {
+	f := newFixture(t)
+	h, err := portal.New(portal.Config{Store: struct{ delivery.Store }{f.store}, Dispatcher: f.d, Scope: scopeOf("ep_a"), Logger: discard()})
+	require.NoError(t, err)
+	_, body := get(t, h, "/")
+	require.Contains(t, body, "not kept by this store")
+	require.NotContains(t, body, `<svg`)
+	_, body = get(t, h, "/api/endpoints")
+	require.JSONEq(t, `{"endpoints": [{"endpoint_id": "ep_a", "state": "ok", "failures": 0, "last_status_code": 200}]}`, body)
+}
