@@ -228,8 +228,7 @@
 // attempt is old when it was scheduled, and if sent, sent before
 // now - Retention) with their payloads, responses and headers, when it
 // starts and every Config.PurgeInterval, through the Store's Purge
-// (PurgeStore), in batches of up to PurgeBatch, smaller while batches are
-// slow (SlowPurgeBatch). Pending attempts are never
+// (PurgeStore), in batches of PurgeBatch. Pending attempts are never
 // deleted. An event's payload goes with its last attempt, after which
 // Resend returns an error wrapping ErrNotFound. Dispatcher.Purge runs the
 // same purge on demand, from any process. Purges from many processes at

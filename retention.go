@@ -13,13 +13,7 @@ const (
 	// PurgeBatch is how many attempts one Purge call of the worker deletes
 	// at most: each batch is a short write of its own, so that a purge of
 	// millions of attempts never holds locks long enough to stall claims.
-	// A batch that takes longer than SlowPurgeBatch halves the next one,
-	// down to a twentieth of PurgeBatch; a quick one doubles it back.
 	PurgeBatch = 1000
-	// SlowPurgeBatch is how long a batch may take before the next one is
-	// smaller: on a busy database, a smaller write holds its locks, and the
-	// disk, for less time.
-	SlowPurgeBatch = 100 * time.Millisecond
 	// PurgeRest is how much longer than a batch took a purge waits before
 	// its next batch: a purge keeps the database busy for at most a
 	// quarter of its time, and leaves the rest to the claims and
@@ -69,8 +63,7 @@ func (d *Dispatcher) purgeLoop(ctx context.Context, done chan<- struct{}) {
 }
 
 // Purge deletes the final attempts older than Config.Retention now, in
-// batches of at most PurgeBatch (smaller while batches are slow, see
-// SlowPurgeBatch), and returns how many it deleted. After each full
+// batches of PurgeBatch, and returns how many it deleted. After each full
 // batch it waits PurgeRest times as long as the batch took, so that a
 // large purge shares the database with the workers rather than competing
 // with them: a million attempts take about four times as long to purge as
@@ -86,39 +79,24 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	rest := time.NewTimer(0)
 	defer rest.Stop()
-	for limit := PurgeBatch; ; {
+	for {
 		start := time.Now()
-		n, err := d.purger.Purge(ctx, before, limit)
+		n, err := d.purger.Purge(ctx, before, PurgeBatch)
 		total += n
 		if err != nil {
 			return total, err
 		}
-		if n < limit {
+		if n < PurgeBatch {
 			if total > 0 {
 				d.cfg.Logger.InfoContext(ctx, "delivery: purged old attempts", "count", total, "before", before)
 			}
 			return total, nil
 		}
-		took := time.Since(start)
-		limit = nextPurgeBatch(limit, took)
-		rest.Reset(PurgeRest * took)
+		rest.Reset(PurgeRest * time.Since(start))
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()
 		case <-rest.C:
 		}
 	}
-}
-
-// nextPurgeBatch returns the size of the batch after one of limit that
-// took took: half after a slow batch, down to PurgeBatch/20; double after
-// one that took under a quarter of SlowPurgeBatch, up to PurgeBatch.
-func nextPurgeBatch(limit int, took time.Duration) int {
-	switch {
-	case took > SlowPurgeBatch:
-		return max(limit/2, PurgeBatch/20)
-	case took < SlowPurgeBatch/4:
-		return min(limit*2, PurgeBatch)
-	}
-	return limit
 }
