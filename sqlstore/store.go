@@ -808,6 +808,9 @@ func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
 	add := func(cond string, arg any) {
 		where, args = append(where, cond), append(args, arg)
 	}
+	// Each endpoint once: the merge below would list an endpoint named
+	// twice twice.
+	q.EndpointIDs = slices.Compact(slices.Sorted(slices.Values(q.EndpointIDs)))
 	order := "id"
 	if q.Descending {
 		order = "id DESC"

@@ -60,6 +60,7 @@ func testListNewest(t *testing.T, s delivery.Store) {
 		{"large endpoint set, newest first, paged", delivery.ListQuery{EndpointIDs: large, Descending: true, Limit: 5}, want(inSet, true)},
 		{"large endpoint set, of one type", delivery.ListQuery{EndpointIDs: large, EventType: "invoice.failed"},
 			want(func(i int, a delivery.Attempt) bool { return inSet(i, a) && failedType(i, a) }, false)},
+		{"endpoint set naming one twice", delivery.ListQuery{EndpointIDs: []string{"ep_4", "ep_1", "ep_4"}, Descending: true, Limit: 4}, want(inSet, true)},
 		{"endpoint set and endpoint", delivery.ListQuery{EndpointIDs: []string{"ep_1", "ep_4"}, EndpointID: "ep_4"}, want(func(i int, _ delivery.Attempt) bool { return i%7 == 4 }, false)},
 		{"endpoint set and another endpoint", delivery.ListQuery{EndpointIDs: []string{"ep_1"}, EndpointID: "ep_4"}, nil},
 		{"unknown endpoints", delivery.ListQuery{EndpointIDs: []string{"ep_99"}}, nil},
