@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -33,7 +34,7 @@ const MaxActivityBuckets = 1000
 // From+(i+1)*Step).
 type ActivityQuery struct {
 	// EndpointIDs are the endpoints to count: at least one, at most
-	// MaxListEndpoints, none empty.
+	// MaxListEndpoints, none empty, and none twice.
 	EndpointIDs []string
 	// From is when the first bucket starts. Required.
 	From time.Time
@@ -48,6 +49,9 @@ type ActivityQuery struct {
 func (q ActivityQuery) Validate() error {
 	if len(q.EndpointIDs) == 0 || q.From.IsZero() || q.Step < time.Second || q.Buckets < 1 || q.Buckets > MaxActivityBuckets {
 		return invalid("an activity query needs endpoint IDs, a start, a step of at least a second and 1 to %d buckets", MaxActivityBuckets)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(q.EndpointIDs)))) < len(q.EndpointIDs) {
+		return invalid("an activity query names an endpoint twice")
 	}
 	return validEndpointIDs(q.EndpointIDs)
 }

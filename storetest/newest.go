@@ -157,6 +157,7 @@ func testActivity(t *testing.T, s delivery.Store) {
 	for name, bad := range map[string]delivery.ActivityQuery{
 		"no endpoints":    {From: base, Step: time.Hour, Buckets: 1},
 		"empty endpoint":  {EndpointIDs: []string{""}, From: base, Step: time.Hour, Buckets: 1},
+		"endpoint twice":  {EndpointIDs: []string{"ep_1", "ep_2", "ep_1"}, From: base, Step: time.Hour, Buckets: 1},
 		"no start":        {EndpointIDs: []string{"ep_1"}, Step: time.Hour, Buckets: 1},
 		"short step":      {EndpointIDs: []string{"ep_1"}, From: base, Step: time.Millisecond, Buckets: 1},
 		"no buckets":      {EndpointIDs: []string{"ep_1"}, From: base, Step: time.Hour},
