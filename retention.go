@@ -14,8 +14,8 @@ const (
 	// at most: each batch is a short write of its own, so that a purge of
 	// millions of attempts never holds locks long enough to stall claims.
 	PurgeBatch = 1000
-	// PurgeRest is how much longer than a batch took a purge waits before
-	// its next batch: a purge keeps the database busy for at most a
+	// PurgeRest is how many times as long as a batch took a purge waits
+	// before its next batch: a purge keeps the database busy for at most a
 	// quarter of its time, and leaves the rest to the claims and
 	// completions of the workers.
 	PurgeRest = 3

@@ -29,8 +29,8 @@ func (s *Store) Activity(ctx context.Context, q delivery.ActivityQuery) ([]deliv
 		case delivery.StatusPending:
 			act.Pending++
 		case delivery.StatusSuccess, delivery.StatusFailure:
-			b, ok := q.Bucket(r.attempt.AttemptedAt)
-			if !ok || r.attempt.AttemptedAt.IsZero() {
+			b, ok := q.Bucket(r.attempt.AttemptedAt) // never for an attempt not sent
+			if !ok {
 				continue
 			}
 			if r.attempt.Status == delivery.StatusSuccess {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/webhookkit/delivery"
@@ -28,7 +27,6 @@ type actionResult struct {
 	Redelivered int `json:"redelivered"`
 	// Resumed reports that an endpoint was resumed.
 	Resumed bool `json:"resumed"`
-	done    string
 }
 
 // errActionOff answers an action that the Config turned off.
@@ -39,7 +37,7 @@ var errActionOff = errors.New("this action is turned off")
 func (h *handler) perform(r *http.Request, sc scope, a action) (actionResult, error) {
 	ctx, id := r.Context(), r.PathValue("id")
 	if err := r.ParseForm(); err != nil {
-		return actionResult{}, fmt.Errorf("%w: the form could not be read", errBadFilter)
+		return actionResult{}, fmt.Errorf("%w: the form could not be read", errBadInput)
 	}
 	switch a {
 	case actionResume:
@@ -52,7 +50,7 @@ func (h *handler) perform(r *http.Request, sc scope, a action) (actionResult, er
 		if err := h.cfg.Dispatcher.ResumeEndpoint(ctx, id); err != nil {
 			return actionResult{}, err
 		}
-		return actionResult{Resumed: true, done: "resumed"}, nil
+		return actionResult{Resumed: true}, nil
 	case actionRedeliver:
 		if h.cfg.NoRedeliver {
 			return actionResult{}, errActionOff
@@ -71,7 +69,7 @@ func (h *handler) perform(r *http.Request, sc scope, a action) (actionResult, er
 		if err != nil {
 			return actionResult{}, err
 		}
-		return actionResult{Redelivered: n, done: "redelivered"}, nil
+		return actionResult{Redelivered: n}, nil
 	default:
 		if h.cfg.NoResend {
 			return actionResult{}, errActionOff
@@ -94,7 +92,7 @@ func (h *handler) perform(r *http.Request, sc scope, a action) (actionResult, er
 		if err != nil && at.ID == "" {
 			return actionResult{}, err
 		}
-		return actionResult{Attempt: &at, done: "resent"}, nil
+		return actionResult{Attempt: &at}, nil
 	}
 }
 
@@ -105,12 +103,9 @@ func (h *handler) requestError(w http.ResponseWriter, r *http.Request, sc scope,
 	switch {
 	case errors.Is(err, errActionOff):
 		h.fail(w, r, sc, http.StatusForbidden, "This action is turned off here.", nil)
-	case errors.Is(err, errBadFilter):
+	case errors.Is(err, errBadInput):
 		h.fail(w, r, sc, http.StatusBadRequest, err.Error(), nil)
 	default:
 		h.lookupError(w, r, sc, "endpoint or event", err)
 	}
 }
-
-// itoa is strconv.Itoa, for the templates and redirects.
-func itoa(n int) string { return strconv.Itoa(n) }

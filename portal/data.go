@@ -86,8 +86,9 @@ type filter struct {
 	Endpoint, Status, Type, Event, From, To, Cursor string
 }
 
-// errBadFilter wraps what is wrong with a filter.
-var errBadFilter = errors.New("bad filter")
+// errBadInput wraps what is wrong with a filter or a form: the request's
+// own mistake, answered 400 with the message.
+var errBadInput = errors.New("bad input")
 
 // parseFilter reads a filter from a query string.
 func parseFilter(v url.Values) filter {
@@ -111,13 +112,13 @@ func (f filter) query(sc scope) (delivery.ListQuery, error) {
 		return q, errNotInScope
 	}
 	if len(ids) > delivery.MaxListEndpoints {
-		return q, fmt.Errorf("%w: more than %d endpoints in scope: choose one", errBadFilter, delivery.MaxListEndpoints)
+		return q, fmt.Errorf("%w: more than %d endpoints in scope: choose one", errBadInput, delivery.MaxListEndpoints)
 	}
 	q.EndpointIDs = ids
 	if f.Status != "" {
 		st, err := delivery.ParseStatus(f.Status)
 		if err != nil {
-			return q, fmt.Errorf("%w: unknown status %q", errBadFilter, f.Status)
+			return q, fmt.Errorf("%w: unknown status %q", errBadInput, f.Status)
 		}
 		q.Statuses = []delivery.Status{st}
 	}
@@ -130,7 +131,7 @@ func (f filter) query(sc scope) (delivery.ListQuery, error) {
 	}
 	if f.Cursor != "" {
 		if _, err := ulid.ParseStrict(f.Cursor); err != nil {
-			return q, fmt.Errorf("%w: the cursor is not an attempt ID", errBadFilter)
+			return q, fmt.Errorf("%w: the cursor is not an attempt ID", errBadInput)
 		}
 		q.After = f.Cursor
 	}
@@ -163,7 +164,7 @@ func parseTime(s string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%w: %q is not a time (use 2006-01-02T15:04 in UTC, or RFC 3339)", errBadFilter, s)
+	return time.Time{}, fmt.Errorf("%w: %q is not a time (use 2006-01-02T15:04 in UTC, or RFC 3339)", errBadInput, s)
 }
 
 // attemptView is one attempt with its neighbours: the attempts of the same
@@ -200,6 +201,7 @@ func (h *handler) attempt(ctx context.Context, sc scope, id string) (attemptView
 		if i+1 < len(page.Attempts) {
 			v.Next = &page.Attempts[i+1]
 		}
+		break
 	}
 	return v, nil
 }

@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/webhookkit/delivery"
 )
@@ -20,7 +22,7 @@ func (h *handler) endpointsPage(w http.ResponseWriter, r *http.Request, sc scope
 		Endpoints []endpointRow
 		Next      string
 		Since     string
-	}{rows, next, h.cfg.Now().UTC().Add(-chartHours * 60 * 60 * 1e9).Format("2006-01-02T15:04")})
+	}{rows, next, h.cfg.Now().UTC().Add(-chartHours * time.Hour).Format("2006-01-02T15:04")})
 }
 
 // attemptsPage lists attempts newest first, filtered.
@@ -91,12 +93,12 @@ func (h *handler) action(a action) func(http.ResponseWriter, *http.Request, scop
 			h.requestError(w, r, sc, err)
 			return
 		}
-		to := sc.base + "/?done=" + res.done
+		to := sc.base + "/?done=resumed"
 		switch a {
 		case actionResend:
 			to = sc.base + "/attempts/" + url.PathEscape(res.Attempt.ID) + "?done=resent"
 		case actionRedeliver:
-			to += "&n=" + url.QueryEscape(itoa(res.Redelivered))
+			to = sc.base + "/?done=redelivered&n=" + strconv.Itoa(res.Redelivered)
 		}
 		http.Redirect(w, r, to, http.StatusSeeOther)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,17 +27,16 @@ type body struct {
 	// invalid bytes replaced.
 	Binary    bool
 	Truncated bool
-	Empty     bool
 }
 
 // newBody returns raw as a page shows it.
 func newBody(raw string, truncated bool) body {
-	b := body{Text: raw, Truncated: truncated, Empty: raw == ""}
+	b := body{Text: raw, Truncated: truncated}
 	var out bytes.Buffer
 	switch {
 	case !utf8.ValidString(raw):
 		b.Text, b.Binary = strings.ToValidUTF8(raw, "\uFFFD"), true
-	case json.Valid([]byte(raw)) && json.Indent(&out, []byte(raw), "", "  ") == nil:
+	case json.Indent(&out, []byte(raw), "", "  ") == nil:
 		b.Text, b.JSON = out.String(), true
 	}
 	return b
@@ -48,13 +48,7 @@ type header struct{ Name, Value string }
 // sortedHeaders returns h's lines in name order.
 func sortedHeaders(h http.Header) []header {
 	var out []header
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range h {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[name] {
 			out = append(out, header{name, v})
 		}

@@ -32,8 +32,11 @@ func runPortal(pgDSN string, n, reps int) error {
 	fmt.Printf("storing %d attempts... ", n)
 	start := time.Now()
 	attempts := s.TablePrefix() + "attempts"
-	for _, stmt := range []string{
-		`INSERT INTO ` + attempts + ` (id, event_id, event_type, endpoint_id, endpoint_url, status, attempt_number, triggered_by,
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO ` + attempts + ` (id, event_id, event_type, endpoint_id, endpoint_url, status, attempt_number, triggered_by,
 			response, response_truncated, response_status_code, response_headers, error, attempted_at, duration_ns, scheduled_at, payload)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i / 2), CASE WHEN i % 1000 = 7 THEN 'invoice.disputed' ELSE 'type_' || (i % 10) END,
 			CASE WHEN i % 5 = 0 THEN 'ep_big' ELSE 'ep_' || (i % 997) END, 'https://example.com/hooks',
@@ -41,15 +44,11 @@ func runPortal(pgDSN string, n, reps int) error {
 			'\x7b226f6b223a747275657d', false, CASE WHEN i % 100 < 11 THEN 500 ELSE 200 END, '{"Content-Type":["application/json"]}', '',
 			CASE WHEN i % 100 IN (1, 2) THEN NULL ELSE now() - interval '30 days' + i * ($1::float8 / $2) * interval '1 second' END,
 			1000000, now() - interval '30 days' + i * ($1::float8 / $2) * interval '1 second', '{"amount":42}'
-		FROM generate_series(1, $2::int) AS i`,
-		"VACUUM ANALYZE " + attempts,
+		FROM generate_series(1, $2::int) AS i`, []any{30 * 24 * 3600, n}},
+		{"VACUUM ANALYZE " + attempts, nil},
 	} {
-		args := []any{30 * 24 * 3600, n}
-		if stmt[0] == 'V' {
-			args = nil
-		}
 		// #nosec G701 -- the statements name the bench's own table, whose prefix the bench made.
-		if _, err := db.ExecContext(ctx, stmt, args...); err != nil {
+		if _, err := db.ExecContext(ctx, st.sql, st.args...); err != nil {
 			return err
 		}
 	}
