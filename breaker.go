@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -101,7 +102,7 @@ func (d *Dispatcher) ResumeEndpoint(ctx context.Context, endpointID string) erro
 	return nil
 }
 
-// healthNews is what judgeHealth changed, to be told once the outcome it
+// healthNews is what the breaker changed, to be told once the outcome it
 // judged is recorded.
 type healthNews struct {
 	h     EndpointHealth
@@ -109,17 +110,40 @@ type healthNews struct {
 	msg   string
 }
 
+// sentFailure reports whether final is a failure of a request that was
+// sent: the only outcomes the breaker counts.
+func sentFailure(final Attempt) bool {
+	return final.Status == StatusFailure && !final.AttemptedAt.IsZero()
+}
+
+// breakerLocks serialise, within one process, the breaker's judgements of
+// one endpoint, so that concurrent failures of an endpoint open its
+// breaker once. They are striped by endpoint ID.
+type breakerLocks [64]sync.Mutex
+
+var breakerSeed = maphash.MakeSeed()
+
+// lock locks the stripe of endpointID and returns its unlock.
+func (l *breakerLocks) lock(endpointID string) func() {
+	mu := &l[maphash.String(breakerSeed, endpointID)%uint64(len(l))]
+	mu.Lock()
+	return mu.Unlock
+}
+
 // judgeHealth applies the breaker to final, a failure about to be
 // recorded: it opens or reopens the breaker, pauses the endpoint for a
 // Retry-After, or disables it. It does so before the failure is recorded,
 // so that no claim can take the endpoint's next attempt in between, and
-// judges the streak as the failure will leave it. Store errors are logged:
-// the next failure tries again.
+// judges the streak as the failure will leave it. Failures of the endpoint
+// being recorded at the same time are not in the streak it reads:
+// breakerCaughtUp, after the recording, opens the breaker that they
+// together reached. Store errors are logged: the next failure tries again.
 func (d *Dispatcher) judgeHealth(ctx context.Context, job Job, final Attempt) []healthNews {
-	if final.Status != StatusFailure || final.AttemptedAt.IsZero() {
+	if !sentFailure(final) {
 		return nil
 	}
 	id, b := final.EndpointID, d.cfg.Breaker
+	defer d.breakers.lock(id)()
 	h, err := d.health.Health(ctx, id)
 	if err != nil {
 		d.logHealthError(ctx, id, err)
@@ -140,21 +164,12 @@ func (d *Dispatcher) judgeHealth(ctx context.Context, job Job, final Attempt) []
 		return []healthNews{{h, slog.LevelWarn, fmt.Sprintf("endpoint disabled: every attempt failed for %v", at.Sub(h.FailingSince))}}
 	}
 	var news []healthNews
-	pause := func(req PauseRequest, level slog.Level, msg string) bool {
-		req.EndpointID = id
-		paused, err := d.health.Pause(ctx, req)
-		if err != nil {
-			d.logHealthError(ctx, id, err)
-			return false
-		}
-		h.PausedUntil, h.Cooldown = paused.PausedUntil, paused.Cooldown
-		news = append(news, healthNews{h, level, msg})
-		return true
-	}
 	if after, ok := retryAfter(final); ok && after > 0 {
-		if !pause(PauseRequest{Until: at.Add(after)}, slog.LevelInfo, "endpoint paused: it asked to wait with Retry-After") {
-			return news
+		n, ok := d.pause(ctx, h, PauseRequest{Until: at.Add(after)}, slog.LevelInfo, "endpoint paused: it asked to wait with Retry-After")
+		if !ok {
+			return nil
 		}
+		h, news = n.h, append(news, n)
 	}
 	var cooldown time.Duration
 	switch {
@@ -167,17 +182,66 @@ func (d *Dispatcher) judgeHealth(ctx context.Context, job Job, final Attempt) []
 	default:
 		return news // already open: an attempt that was in flight when it opened
 	}
-	pause(PauseRequest{Until: at.Add(cooldown), Cooldown: cooldown}, slog.LevelWarn,
-		fmt.Sprintf("circuit breaker open after %d consecutive failures: next probe in %v", h.Failures, cooldown))
+	if n, ok := d.openBreaker(ctx, h, at, cooldown); ok {
+		news = append(news, n)
+	}
 	return news
 }
 
-// healthRecorded tells what judgeHealth changed, and what recording final
-// changed: a probe's success closes the breaker.
+// breakerCaughtUp opens the breaker of final's endpoint if the streak, read
+// after final was recorded, has reached the threshold while the breaker is
+// closed. That happens when failures of the endpoint are recorded at the
+// same time, here or in other processes: judgeHealth reads the streak
+// without the others, so that none of them sees it reach the threshold,
+// but the last one recorded reads it here. Store errors are logged.
+func (d *Dispatcher) breakerCaughtUp(ctx context.Context, final Attempt) []healthNews {
+	id, b := final.EndpointID, d.cfg.Breaker
+	if !sentFailure(final) || b.Threshold <= 0 {
+		return nil
+	}
+	defer d.breakers.lock(id)()
+	h, err := d.health.Health(ctx, id)
+	if err != nil {
+		d.logHealthError(ctx, id, err)
+		return nil
+	}
+	if h.Failures < b.Threshold || h.Cooldown > 0 || !h.DisabledAt.IsZero() {
+		return nil
+	}
+	n, ok := d.openBreaker(ctx, h, final.AttemptedAt, b.Cooldown)
+	if !ok {
+		return nil
+	}
+	return []healthNews{n}
+}
+
+// openBreaker opens the breaker of h's endpoint from at for cooldown.
+func (d *Dispatcher) openBreaker(ctx context.Context, h EndpointHealth, at time.Time, cooldown time.Duration) (healthNews, bool) {
+	return d.pause(ctx, h, PauseRequest{Until: at.Add(cooldown), Cooldown: cooldown}, slog.LevelWarn,
+		fmt.Sprintf("circuit breaker open after %d consecutive failures: next probe in %v", h.Failures, cooldown))
+}
+
+// pause pauses h's endpoint as req says and returns the news of it, or
+// logs the store's error and reports false.
+func (d *Dispatcher) pause(ctx context.Context, h EndpointHealth, req PauseRequest, level slog.Level, msg string) (healthNews, bool) {
+	req.EndpointID = h.EndpointID
+	paused, err := d.health.Pause(ctx, req)
+	if err != nil {
+		d.logHealthError(ctx, h.EndpointID, err)
+		return healthNews{}, false
+	}
+	h.PausedUntil, h.Cooldown = paused.PausedUntil, paused.Cooldown
+	return healthNews{h, level, msg}, true
+}
+
+// healthRecorded tells what judgeHealth changed, opens a breaker that
+// failures recorded together reached (breakerCaughtUp), and tells what
+// recording final changed: a probe's success closes the breaker.
 func (d *Dispatcher) healthRecorded(ctx context.Context, job Job, final Attempt, news []healthNews) {
 	if d.local != nil {
 		d.local.record(final)
 	}
+	news = append(news, d.breakerCaughtUp(ctx, final)...)
 	for _, n := range news {
 		d.healthChanged(ctx, n.h, n.level, n.msg)
 	}

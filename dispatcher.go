@@ -260,6 +260,8 @@ type Dispatcher struct {
 	// keeps none.
 	health HealthStore
 	local  *localHealth
+	// breakers serialise the breaker's judgements of an endpoint.
+	breakers breakerLocks
 	// limiters keeps the rate limits of endpoints.
 	limiters rateLimiters
 	// tel reports metrics and traces.

@@ -136,7 +136,12 @@
 //     the endpoint again for twice as long, up to Breaker.MaxCooldown (30
 //     min). The breaker opens before the failure that reaches the threshold
 //     is recorded, so that no claim sends the endpoint's next attempt in
-//     between.
+//     between. When several of the endpoint's failures are recorded at
+//     once (PerEndpoint above 1), none of them may see the threshold
+//     reached before it is recorded; the streak is read again after each
+//     is recorded, and the breaker opens at the threshold, once. A claim
+//     made in that moment may still send up to PerEndpoint more attempts;
+//     their failures find the breaker open and do not reopen it.
 //   - Retry-After. A 429 or 503 with Retry-After pauses the whole endpoint
 //     until then, as well as scheduling the attempt's retry.
 //   - Disabling. After Breaker.DisableAfter (5 days) of nothing but

@@ -158,7 +158,9 @@ type breakerBundle struct {
 	events  int
 }
 
-func setupBreaker(t *testing.T, store delivery.Store, breaker delivery.Breaker, header http.Header) *breakerBundle {
+// setupBreaker makes a Dispatcher that sends to ep_1 on a receiver that
+// answers b.status, at most perEndpoint at a time.
+func setupBreaker(t *testing.T, store delivery.Store, breaker delivery.Breaker, perEndpoint int, header http.Header) *breakerBundle {
 	b := &breakerBundle{store: store, clock: &fakeClock{now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)},
 		changes: make(chan delivery.EndpointHealth, 100)}
 	b.status.Store(http.StatusInternalServerError)
@@ -175,7 +177,7 @@ func setupBreaker(t *testing.T, store delivery.Store, breaker delivery.Breaker, 
 		Now:              b.clock.Now,
 		AddressPolicy:    loopback,
 		PollInterval:     5 * time.Millisecond,
-		PerEndpoint:      1,                         // one at a time, so that counts are exact
+		PerEndpoint:      perEndpoint,
 		Retry:            delivery.NewRetryPolicy(), // no retries: each event is tried once
 		Breaker:          breaker,
 		OnEndpointHealth: func(_ context.Context, h delivery.EndpointHealth) { b.changes <- h },
@@ -224,7 +226,7 @@ func (b *breakerBundle) pending(t *testing.T) int {
 func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	onEachStore(t, func(t *testing.T, store delivery.Store) {
 		ctx := context.Background()
-		b := setupBreaker(t, store, delivery.Breaker{Threshold: 3, Cooldown: time.Minute}, nil)
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: 3, Cooldown: time.Minute}, 1, nil)
 		b.enqueue(t, 10)
 		require.NoError(t, b.d.Start(ctx))
 		h := b.change(t)
@@ -255,11 +257,89 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	})
 }
 
+// completeGate holds each Complete until n of them have begun, so that n
+// failures are all judged before any of them is recorded.
+type completeGate struct {
+	mu    sync.Mutex
+	begun int
+	n     int
+	open  chan struct{}
+}
+
+func newCompleteGate(n int) *completeGate { return &completeGate{n: n, open: make(chan struct{})} }
+
+func (g *completeGate) pass() {
+	g.mu.Lock()
+	g.begun++
+	if g.begun == g.n {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.open:
+	case <-time.After(time.Minute): // a bound on a hang; the test then fails on its counts
+	}
+}
+
+// gatedHealth and gated pass every Complete through a completeGate, the
+// first for a store that keeps health and the second for one that does
+// not.
+type gatedHealth struct {
+	delivery.HealthStore
+	gate *completeGate
+}
+
+func (s gatedHealth) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	s.gate.pass()
+	return s.HealthStore.Complete(ctx, final, next)
+}
+
+type gated struct {
+	delivery.Store
+	gate *completeGate
+}
+
+func (s gated) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	s.gate.pass()
+	return s.Store.Complete(ctx, final, next)
+}
+
+// Failures of one endpoint that are recorded at the same time open its
+// breaker at the threshold, once: each was judged on the streak before any
+// of them was recorded, so none of them saw the threshold reached there.
+func TestConcurrentFailuresOpenBreaker(t *testing.T) {
+	onEachStore(t, func(t *testing.T, store delivery.Store) {
+		ctx := context.Background()
+		const threshold = 4
+		gate := newCompleteGate(threshold)
+		if hs, ok := store.(delivery.HealthStore); ok {
+			store = gatedHealth{hs, gate}
+		} else {
+			store = gated{store, gate}
+		}
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: threshold, Cooldown: time.Minute}, threshold, nil)
+		b.enqueue(t, threshold)
+		require.NoError(t, b.d.Start(ctx))
+		h := b.change(t)
+		require.Equal(t, delivery.HealthPaused, h.State(b.clock.Now()))
+		require.Equal(t, threshold, h.Failures)
+		require.Equal(t, time.Minute, h.Cooldown)
+		waitFor(t, "every failure recorded", func() bool { return b.pending(t) == 0 })
+		require.NoError(t, b.d.Stop(ctx))
+		require.Empty(t, b.changes, "the host is told once")
+		require.EqualValues(t, threshold, b.calls.Load())
+		got, err := b.d.EndpointHealth(ctx, "ep_1")
+		require.NoError(t, err)
+		require.Equal(t, delivery.HealthPaused, got.State(b.clock.Now()))
+		require.Equal(t, threshold, got.Failures)
+	})
+}
+
 // A 429 with Retry-After pauses the whole endpoint until then.
 func TestRetryAfterPausesEndpoint(t *testing.T) {
 	onEachStore(t, func(t *testing.T, store delivery.Store) {
 		ctx := context.Background()
-		b := setupBreaker(t, store, delivery.Breaker{Threshold: -1}, http.Header{"Retry-After": {"120"}})
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: -1}, 1, http.Header{"Retry-After": {"120"}})
 		b.status.Store(http.StatusTooManyRequests)
 		b.enqueue(t, 1)
 		require.NoError(t, b.d.Start(ctx))
@@ -285,7 +365,7 @@ func TestRetryAfterPausesEndpoint(t *testing.T) {
 func TestDisableAfterFailing(t *testing.T) {
 	onEachStore(t, func(t *testing.T, store delivery.Store) {
 		ctx := context.Background()
-		b := setupBreaker(t, store, delivery.Breaker{Threshold: -1, DisableAfter: time.Hour}, nil)
+		b := setupBreaker(t, store, delivery.Breaker{Threshold: -1, DisableAfter: time.Hour}, 1, nil)
 		b.enqueue(t, 1)
 		require.NoError(t, b.d.Start(ctx))
 		waitFor(t, "a first failure", func() bool { return b.pending(t) == 0 })
@@ -316,7 +396,7 @@ func TestDisableAfterFailing(t *testing.T) {
 func TestRateLimitPausesEndpoint(t *testing.T) {
 	onEachStore(t, func(t *testing.T, store delivery.Store) {
 		ctx := context.Background()
-		b := setupBreaker(t, store, delivery.Breaker{}, nil)
+		b := setupBreaker(t, store, delivery.Breaker{}, 1, nil)
 		b.status.Store(http.StatusOK)
 		b.ep.RateLimit, b.ep.Burst = 1.0/3600, 2 // two now, then one an hour
 		b.enqueue(t, 5)
