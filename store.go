@@ -44,7 +44,7 @@ const (
 	MaxBodySize = 8 << 20
 )
 
-// Store keeps delivery attempts, and the payloads their pending work needs.
+// Store keeps delivery attempts, and each event's payload once.
 // The Dispatcher writes through it; hosts read attempts through it. The
 // memstore and sqlstore packages implement it; a host's own implementation
 // is correct when it passes storetest.Run, and the rules below are all
@@ -87,6 +87,18 @@ const (
 // The Dispatcher numbers the attempts of each pair 1, 2, 3, and so on, so
 // the event ID is an idempotency key: enqueueing an event to an endpoint
 // twice stores it once.
+//
+// # Events
+//
+// An event ID names one event. The first attempt of an event that a Store
+// stores (by Insert, or as Complete's next) stores the event with it: its
+// ID, its type (the attempt's EventType) and the job's Payload. Every later
+// attempt of the event shares that event: Claim returns the stored payload
+// with each of them, and the Payload of their jobs is not stored (an
+// attempt keeps its own EventType). Among the jobs of one Insert, the first
+// of an event comes first. Of concurrent inserts of one new event, exactly
+// one stores it. The event goes when its last attempt is deleted (see
+// PurgeStore), and not before.
 //
 // # Fair claims
 //
@@ -137,8 +149,9 @@ const (
 // Returned values are the caller's: a Store never keeps or shares a slice or
 // map it returns, nor one it was given.
 type Store interface {
-	// Insert stores new pending attempts with their payloads and optional
-	// leases, all of them or none. It returns an error wrapping
+	// Insert stores new pending attempts with their optional leases, and
+	// the events of those whose event is not stored yet (see Events), all
+	// of them or none. It returns an error wrapping
 	// ErrDuplicate if an attempt with one of their IDs, or with the same
 	// event, endpoint and attempt number as one of them, is already stored
 	// or comes twice among jobs. It returns an error wrapping
@@ -152,8 +165,9 @@ type Store interface {
 	// Status (success, failure or canceled), Response, ResponseTruncated,
 	// ResponseStatusCode, ResponseHeaders, Error, AttemptedAt and Duration
 	// from final, ends its lease, and ignores final's other fields. When
-	// next is not nil, it inserts next, with its payload and lease, in the
-	// same atomic step, so that a retry can never be lost between the two.
+	// next is not nil, it inserts next, with its lease, as Insert would, in
+	// the same atomic step, so that a retry can never be lost between the
+	// two.
 	//
 	// Complete is a compare-and-set on the pending status: of concurrent
 	// completions of one attempt exactly one succeeds, whoever holds the
@@ -173,7 +187,8 @@ type Store interface {
 	Complete(ctx context.Context, final Attempt, next *Job) error
 
 	// Claim leases up to req.Limit due, claimable, pending attempts to
-	// req.Owner until req.Until, and returns them with their payloads, the
+	// req.Owner until req.Until, and returns them with their events'
+	// payloads (see Events), the
 	// earliest ScheduledAt first (ties by ID). Due means ScheduledAt is not
 	// after req.Now; claimable means it has no lease, or its lease ended at
 	// or before req.Now, by this request's Now alone (an earlier claim with
@@ -227,12 +242,11 @@ type Store interface {
 	// ErrInvalidInput.
 	List(ctx context.Context, q ListQuery) (Page, error)
 
-	// Event returns the event with the given ID as stored with its attempt
-	// of greatest ID (whatever the order in which attempts were inserted):
-	// ID, Type and Payload, kept after the attempt is final. A payload
-	// inserted nil or empty comes back empty (nil or zero length). It
-	// returns an error wrapping ErrNotFound when no attempt of the event is
-	// stored.
+	// Event returns the event with the given ID as its first stored
+	// attempt stored it (see Events): ID, Type and Payload, kept while any
+	// of its attempts is, final or not. A payload inserted nil or empty
+	// comes back empty (nil or zero length). It returns an error wrapping
+	// ErrNotFound when no attempt of the event is stored.
 	Event(ctx context.Context, eventID string) (Event, error)
 }
 
@@ -241,7 +255,9 @@ type Store interface {
 type Job struct {
 	// Attempt is the pending attempt.
 	Attempt Attempt
-	// Payload is the request body: the event's payload.
+	// Payload is the request body: the event's payload. A Store keeps it
+	// with the event's first attempt only (see Events), and Claim returns
+	// the payload it kept.
 	Payload []byte
 	// Lease, when set, marks the attempt as held by a sender until
 	// Lease.Until.

@@ -276,7 +276,7 @@ func (s *Store) lease(r *row, req delivery.ClaimRequest, probe bool) delivery.Jo
 	s.queue(r)
 	return delivery.Job{
 		Attempt:     r.attempt.Clone(),
-		Payload:     bytes.Clone(r.payload),
+		Payload:     bytes.Clone(r.event.payload),
 		Lease:       r.lease,
 		Reclaimed:   r.reclaimed,
 		Probe:       probe,

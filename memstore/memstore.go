@@ -24,7 +24,8 @@ import (
 // stored. Claim costs O((m + k) log n) for k attempts claimed from m
 // endpoints out of n pending, so a worker drains a large backlog in time
 // proportional to its size; List and Cancel look at every attempt. It
-// keeps endpoint health (delivery.HealthStore) for the process.
+// keeps each event's payload once, however many attempts it has, and
+// endpoint health (delivery.HealthStore) for the process.
 type Store struct {
 	mu sync.Mutex
 	// rows holds every attempt by ID.
@@ -41,8 +42,8 @@ type Store struct {
 	// line holds the endpoints that have claimable attempts and room, in
 	// the order of their turns, so that Claim looks at no others.
 	line line
-	// latest holds, per event ID, its attempt with the greatest ID.
-	latest map[string]*row
+	// events holds every event that has an attempt, by ID.
+	events map[string]*event
 	// numbers holds the attempt numbers taken, per event and endpoint.
 	numbers map[pairNumber]bool
 }
@@ -58,9 +59,18 @@ func numberOf(a delivery.Attempt) pairNumber {
 	return pairNumber{a.EventID, a.EndpointID, a.AttemptNumber}
 }
 
+// event is an event as its first attempt stored it, kept once for all
+// its attempts.
+type event struct {
+	typ     string
+	payload []byte
+	// attempts counts the event's attempts: the event goes with the last.
+	attempts int
+}
+
 type row struct {
 	attempt delivery.Attempt
-	payload []byte
+	event   *event
 	lease   delivery.Lease
 	// traceParent is the job's Job.TraceParent.
 	traceParent string
@@ -87,7 +97,7 @@ func New() *Store {
 		pending:   make(map[string]*row),
 		held:      &rowHeap{before: leaseEndsBefore},
 		endpoints: make(map[string]*endpoint),
-		latest:    make(map[string]*row),
+		events:    make(map[string]*event),
 		numbers:   make(map[pairNumber]bool),
 	}
 }
@@ -143,7 +153,13 @@ func (s *Store) checkNew(jobs ...delivery.Job) error {
 
 // add stores a checked job. The caller holds s.mu.
 func (s *Store) add(j delivery.Job) {
-	r := &row{attempt: utc(j.Attempt.Clone()), payload: bytes.Clone(j.Payload), lease: j.Lease, traceParent: j.TraceParent}
+	r := &row{attempt: utc(j.Attempt.Clone()), lease: j.Lease, traceParent: j.TraceParent}
+	r.event = s.events[r.attempt.EventID]
+	if r.event == nil {
+		r.event = &event{typ: r.attempt.EventType, payload: bytes.Clone(j.Payload)}
+		s.events[r.attempt.EventID] = r.event
+	}
+	r.event.attempts++
 	r.ep = s.endpointOf(r.attempt.EndpointID)
 	r.lease.Until = r.lease.Until.UTC()
 	id := r.attempt.ID
@@ -160,9 +176,6 @@ func (s *Store) add(j delivery.Job) {
 		s.ids = append(s.ids, id)
 	} else {
 		s.ids = slices.Insert(s.ids, i, id)
-	}
-	if l := s.latest[r.attempt.EventID]; l == nil || l.attempt.ID < id {
-		s.latest[r.attempt.EventID] = r
 	}
 }
 
@@ -395,11 +408,11 @@ func (s *Store) Event(ctx context.Context, eventID string) (delivery.Event, erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.latest[eventID]
-	if r == nil {
+	ev := s.events[eventID]
+	if ev == nil {
 		return delivery.Event{}, fmt.Errorf("memstore: event %s: %w", eventID, delivery.ErrNotFound)
 	}
-	return delivery.Event{ID: eventID, Type: r.attempt.EventType, Payload: bytes.Clone(r.payload)}, nil
+	return delivery.Event{ID: eventID, Type: ev.typ, Payload: bytes.Clone(ev.payload)}, nil
 }
 
 // utc returns a with its times in UTC.

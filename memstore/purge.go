@@ -23,7 +23,6 @@ func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	gone := make(map[string]bool)
-	stale := make(map[string]bool) // events whose latest attempt is gone
 	for id, r := range s.rows {
 		if len(gone) == limit {
 			break
@@ -35,9 +34,8 @@ func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, er
 		gone[id] = true
 		delete(s.rows, id)
 		delete(s.numbers, numberOf(a))
-		if s.latest[a.EventID] == r {
-			delete(s.latest, a.EventID)
-			stale[a.EventID] = true
+		if r.event.attempts--; r.event.attempts == 0 {
+			delete(s.events, a.EventID)
 		}
 	}
 	if len(gone) == 0 {
@@ -46,15 +44,6 @@ func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, er
 	s.ids = slices.DeleteFunc(s.ids, func(id string) bool { return gone[id] })
 	if cap(s.ids) > 2*len(s.ids)+1024 {
 		s.ids = slices.Clone(s.ids) // let the larger array go
-	}
-	if len(stale) > 0 {
-		// An event whose latest attempt went may have others left.
-		for _, r := range s.rows {
-			id := r.attempt.EventID
-			if l := s.latest[id]; stale[id] && (l == nil || l.attempt.ID < r.attempt.ID) {
-				s.latest[id] = r
-			}
-		}
 	}
 	return len(gone), nil
 }

@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"Activity", testActivity},
 		{"PagingDuringInserts", testPagingDuringInserts},
 		{"Event", testEvent},
+		{"ConcurrentEvent", testConcurrentEvent},
 		{"Purge", testPurge},
 		{"ConcurrentPurges", testConcurrentPurges},
 		{"Copies", testCopies},
@@ -350,7 +351,19 @@ func testCompleteWithNext(t *testing.T, s delivery.Store) {
 	requireStored(t, s, retry)
 	ev, err := s.Event(ctx, "evt_1")
 	require.NoError(t, err)
-	require.Equal(t, []byte("retry payload"), ev.Payload)
+	require.Equal(t, job(a).Payload, ev.Payload, "the retry shares the event its first attempt stored")
+	jobs := claim(t, s, "w", retry.ScheduledAt, 1)
+	require.Len(t, jobs, 1)
+	require.Equal(t, job(a).Payload, jobs[0].Payload)
+
+	// A next attempt of an event not stored yet stores it, as Insert does.
+	c := pending("evt_3", "ep_1")
+	insert(t, s, c)
+	other := pending("evt_other", "ep_1")
+	require.NoError(t, s.Complete(ctx, completed(c, delivery.StatusFailure), &delivery.Job{Attempt: other, Payload: []byte("other payload")}))
+	ev, err = s.Event(ctx, "evt_other")
+	require.NoError(t, err)
+	require.Equal(t, []byte("other payload"), ev.Payload)
 
 	// A next attempt with a taken ID changes nothing.
 	b := pending("evt_2", "ep_1")
@@ -870,25 +883,37 @@ func testEvent(t *testing.T, s delivery.Store) {
 	_, err := s.Event(ctx, "evt_1")
 	require.ErrorIs(t, err, delivery.ErrNotFound)
 
-	first := pending("evt_1", "ep_1")
-	second := pending("evt_1", "ep_2")
-	second.EventType = "invoice.updated"
+	// The first job of an event stores it; the others share it, and each
+	// attempt keeps its own type.
+	first, second := pending("evt_1", "ep_1"), pending("evt_1", "ep_2")
+	first.EventType, second.EventType = "invoice.created", "invoice.updated"
 	payload := []byte("{\"ü\":\"\xff\x00\"}")
-	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: first, Payload: []byte("old")}, delivery.Job{Attempt: second, Payload: payload}))
-	require.NoError(t, s.Complete(ctx, completed(second, delivery.StatusSuccess), nil))
-
+	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: first, Payload: payload}, delivery.Job{Attempt: second, Payload: []byte("other")}))
+	requireStored(t, s, second)
+	want := delivery.Event{ID: "evt_1", Type: "invoice.created", Payload: payload}
 	ev, err := s.Event(ctx, "evt_1")
 	require.NoError(t, err)
-	require.Equal(t, delivery.Event{ID: "evt_1", Type: "invoice.updated", Payload: payload}, ev, "the payload of the latest attempt, kept after completion")
+	require.Equal(t, want, ev, "the event as its first job stored it")
+	third := pending("evt_1", "ep_3")
+	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: third, Payload: []byte("later")}))
+	jobs := claim(t, s, "w", base, 10)
+	require.Len(t, jobs, 3)
+	for _, j := range jobs {
+		require.Equal(t, payload, j.Payload, "attempt %s is sent with its event's payload", j.Attempt.ID)
+		require.NoError(t, s.Complete(ctx, completed(j.Attempt, delivery.StatusSuccess), nil))
+	}
+	ev, err = s.Event(ctx, "evt_1")
+	require.NoError(t, err)
+	require.Equal(t, want, ev, "kept after its attempts are final")
 
-	// The attempt of greatest ID counts, not the one inserted last.
+	// An attempt of smaller ID inserted later changes nothing either.
 	older, newer := pending("evt_order", "ep_1"), pending("evt_order", "ep_2")
 	newer.EventType = "invoice.voided"
 	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: newer, Payload: []byte("newer")}))
 	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: older, Payload: []byte("older")}))
 	ev, err = s.Event(ctx, "evt_order")
 	require.NoError(t, err)
-	require.Equal(t, delivery.Event{ID: "evt_order", Type: "invoice.voided", Payload: []byte("newer")}, ev, "the attempt of greatest ID, inserted first")
+	require.Equal(t, delivery.Event{ID: "evt_order", Type: "invoice.voided", Payload: []byte("newer")}, ev, "the event as first stored, whatever the IDs")
 
 	empty := pending("evt_empty", "ep_1")
 	insert(t, s, empty)
@@ -896,6 +921,34 @@ func testEvent(t *testing.T, s delivery.Store) {
 	ev, err = s.Event(ctx, "evt_nil")
 	require.NoError(t, err)
 	require.Empty(t, ev.Payload)
+}
+
+// testConcurrentEvent inserts attempts of one new event to several
+// endpoints at once, each job with a payload of its own: exactly one
+// stores the event, and every attempt is sent with its payload.
+func testConcurrentEvent(t *testing.T, s delivery.Store) {
+	ctx := context.Background()
+	const n = 8
+	payloads := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		payloads[i] = []byte(fmt.Sprintf(`{"inserter":%d}`, i))
+		a := pending("evt_shared", fmt.Sprintf("ep_%d", i))
+		wg.Go(func() { errs[i] = s.Insert(ctx, delivery.Job{Attempt: a, Payload: payloads[i]}) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	ev, err := s.Event(ctx, "evt_shared")
+	require.NoError(t, err)
+	require.Contains(t, payloads, ev.Payload, "the payload of one of the inserts")
+	jobs := claim(t, s, "w", base, n)
+	require.Len(t, jobs, n)
+	for _, j := range jobs {
+		require.Equal(t, ev.Payload, j.Payload, "every attempt shares the stored event")
+	}
 }
 
 func testCopies(t *testing.T, s delivery.Store) {

@@ -74,6 +74,10 @@ var brokenStores = map[string]struct {
 		func() delivery.Store { return &closedBuckets{memstore.New()} },
 		[]string{"Activity"},
 	},
+	"payload kept per attempt": {
+		func() delivery.Store { return &payloadPerAttempt{Store: memstore.New()} },
+		[]string{"Event", "ConcurrentEvent", "CompleteWithNext"},
+	},
 	"event from the last insert": {
 		func() delivery.Store { return &eventOfLastInsert{Store: memstore.New()} },
 		[]string{"Event"},
@@ -433,4 +437,49 @@ type closedBuckets struct{ *memstore.Store }
 func (s *closedBuckets) Activity(ctx context.Context, q delivery.ActivityQuery) ([]delivery.EndpointActivity, error) {
 	q.From = q.From.Add(time.Microsecond)
 	return s.Store.Activity(ctx, q)
+}
+
+// payloadPerAttempt keeps the payload of every job, as a store that stores
+// it with each attempt would, and claims attempts with their own.
+type payloadPerAttempt struct {
+	*memstore.Store
+	mu       sync.Mutex
+	payloads map[string][]byte
+}
+
+func (s *payloadPerAttempt) keep(jobs ...delivery.Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.payloads == nil {
+		s.payloads = map[string][]byte{}
+	}
+	for _, j := range jobs {
+		s.payloads[j.Attempt.ID] = bytes.Clone(j.Payload)
+	}
+}
+
+func (s *payloadPerAttempt) Insert(ctx context.Context, jobs ...delivery.Job) error {
+	err := s.Store.Insert(ctx, jobs...)
+	if err == nil {
+		s.keep(jobs...)
+	}
+	return err
+}
+
+func (s *payloadPerAttempt) Complete(ctx context.Context, final delivery.Attempt, next *delivery.Job) error {
+	err := s.Store.Complete(ctx, final, next)
+	if err == nil && next != nil {
+		s.keep(*next)
+	}
+	return err
+}
+
+func (s *payloadPerAttempt) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
+	jobs, err := s.Store.Claim(ctx, req)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range jobs {
+		jobs[i].Payload = bytes.Clone(s.payloads[jobs[i].Attempt.ID])
+	}
+	return jobs, err
 }
