@@ -140,7 +140,11 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 			" ORDER BY ready_at, served, endpoint_id LIMIT ?" + d.lockSkipLocked())
 		q.live = "SELECT endpoint_id, COUNT(*), MIN(lease_until) FROM " + attempts + d.indexHint(attempts, "_leased") +
 			" WHERE status = 2 AND lease_until > ? AND endpoint_id IN "
-		q.due = d.rebind("SELECT " + columns + ", payload, reclaimed OR lease_owner IS NOT NULL, trace_parent FROM " + attempts + d.indexHint(attempts, "_queue") +
+		// The payload is the event's; on MySQL the lock of the locking
+		// read does not reach the subquery's row, so that claims of one
+		// event's attempts to several endpoints do not skip each other.
+		payload := "(SELECT payload FROM " + prefix + "events WHERE " + prefix + "events.event_id = " + attempts + ".event_id)"
+		q.due = d.rebind("SELECT " + columns + ", " + payload + ", reclaimed OR lease_owner IS NOT NULL, trace_parent FROM " + attempts + d.indexHint(attempts, "_queue") +
 			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at <= ? AND (lease_until IS NULL OR lease_until <= ?)" +
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked())
 		q.dueOne = "(" + q.due + ")"

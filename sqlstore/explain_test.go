@@ -83,7 +83,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	}
 	completeArgs, err := pgArrays(completions, 9)
 	require.NoError(t, err)
-	insertArgs, err := pgArrays(nil, insertArity+1)
+	insertArgs, err := pgArrays(nil, insertArity+2)
 	require.NoError(t, err)
 	ds, deps := deltas{}, map[string][]string{}
 	for i := range 50 {

@@ -297,7 +297,7 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 			if err != nil {
 				return err
 			}
-			insertRows = append(insertRows, append(row, after))
+			insertRows = append(insertRows, append(row, payloadArg(j), after))
 		}
 	}
 	if len(insertRows) > insertBatch {
@@ -308,7 +308,7 @@ func (s *Store) runBatchStatement(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return err
 	}
-	insertArgs, err := pgArrays(insertRows, insertArity+1) // and after_id
+	insertArgs, err := pgArrays(insertRows, insertArity+2) // and payload, after_id
 	if err != nil {
 		return err
 	}

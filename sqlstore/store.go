@@ -107,10 +107,10 @@ func New(db *sql.DB, cfg *Config) (*Store, error) {
 		sq:    newStatsQueries(c.Dialect, c.TablePrefix),
 		purge: purgeQuery(c.Dialect, c.TablePrefix),
 	}
-	st.q = newQueries(c.Dialect, c.TablePrefix+"attempts", notifyChannel, st.eq.pgBatch)
+	st.q = newQueries(c.Dialect, c.TablePrefix, notifyChannel, st.eq.pgBatch)
 	if c.Dialect != Postgres {
 		st.stmts = &stmtCache{db: db, prepared: map[string]*sql.Stmt{}, hot: map[string]bool{
-			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true, st.q.insertOne: true,
+			st.q.complete: true, st.q.status: true, st.q.cancelRequested: true, st.q.insertOne: true, st.q.eventOne: true,
 			st.eq.ready: true, st.eq.due: true, st.eq.next: true, st.eq.park: true, st.eq.outcome.query: true, st.eq.upsertOne: true,
 		}}
 	}
@@ -153,6 +153,14 @@ type queries struct {
 	// insertOne is the INSERT of one row, the common case.
 	insertPrefix, insertRow string
 	insertOne               string
+	// eventsPrefix and eventsSuffix make the INSERT of events that skips
+	// those already stored, around any number of eventRow; eventOne is
+	// that of one event.
+	eventsPrefix, eventsSuffix string
+	eventOne                   string
+	// orphansPrefix deletes the events of a list of IDs that no attempt
+	// references: it ends with the IN of the list.
+	orphansPrefix           string
 	complete                string
 	status, cancelRequested string
 	get, event              string
@@ -181,7 +189,11 @@ type queries struct {
 // order of complete's arguments.
 const completeColumns = "v_status, v_response, v_truncated, v_code, v_headers, v_error, v_attempted_at, v_duration, v_id"
 
-func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries {
+// eventRow is one event's values in the INSERT of events.
+const eventRow = "(?, ?, ?)"
+
+func newQueries(d Dialect, prefix, notifyChannel, batchEndpoints string) queries {
+	table, events := prefix+"attempts", prefix+"events"
 	notify := "NULL"
 	if notifyChannel != "" {
 		// The channel is the validated table prefix and "due": no quote
@@ -193,19 +205,29 @@ func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries 
 		"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
 		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
 		"RETURNING id, cancel_requested"
-	insertPrefix := "INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until, trace_parent) VALUES "
+	insertPrefix := "INSERT INTO " + table + " (" + columns + ", lease_owner, lease_until, trace_parent) VALUES "
 	insertRow := placeholders(insertArity)
+	eventsPrefix, eventsSuffix, _ := strings.Cut(d.insertIgnore(events, "(event_id, event_type, payload) VALUES |"), "|")
+	// The rows of a group commit's INSERT on PostgreSQL that are stored:
+	// new attempts, and retries of attempts that were completed and whose
+	// cancellation was not requested.
+	stored := " FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)"
 	return queries{
 		insertPrefix: insertPrefix,
 		insertRow:    insertRow,
 		insertOne:    r(insertPrefix + insertRow),
+		eventsPrefix: eventsPrefix,
+		eventsSuffix: eventsSuffix,
+		eventOne:     r(eventsPrefix + eventRow + eventsSuffix),
+		orphansPrefix: "DELETE FROM " + events + " WHERE NOT EXISTS (SELECT 1 FROM " + table +
+			" WHERE " + table + ".event_id = " + events + ".event_id) AND event_id IN ",
 		complete: r("UPDATE " + table + " SET status = ?, response = ?, response_truncated = ?, response_status_code = ?, " +
 			"response_headers = ?, error = ?, attempted_at = ?, duration_ns = ?, lease_owner = NULL, lease_until = NULL " +
 			"WHERE id = ? AND status = 2"),
 		status:          r("SELECT status FROM " + table + " WHERE id = ?"),
 		cancelRequested: r("SELECT cancel_requested FROM " + table + " WHERE id = ?"),
 		get:             r("SELECT " + columns + " FROM " + table + " WHERE id = ?"),
-		event:           r("SELECT event_type, payload FROM " + table + " WHERE event_id = ? ORDER BY id DESC LIMIT 1"),
+		event:           r("SELECT event_type, payload FROM " + events + " WHERE event_id = ?"),
 		release: "UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
 			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id IN ",
 		// reclaimed is set before lease_owner: MySQL assigns left to right,
@@ -220,10 +242,13 @@ func newQueries(d Dialect, table, notifyChannel, batchEndpoints string) queries 
 			"u AS (" + completeUpdate + "), " +
 			"n AS (SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[], ?::smallint[], ?::integer[], " +
 			"?::varchar[], ?::bytea[], ?::boolean[], ?::integer[], ?::jsonb[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[], " +
-			"?::bytea[], ?::varchar[], ?::timestamptz[], ?::varchar[], ?::varchar[]) AS n (" + columns +
-			", payload, lease_owner, lease_until, trace_parent, after_id)), " +
-			"i AS (INSERT INTO " + table + " (" + columns + ", payload, lease_owner, lease_until, trace_parent) SELECT " + columns +
-			", payload, lease_owner, lease_until, trace_parent FROM n WHERE after_id IS NULL OR after_id IN (SELECT id FROM u WHERE NOT cancel_requested)) " +
+			"?::varchar[], ?::timestamptz[], ?::varchar[], ?::bytea[], ?::varchar[]) WITH ORDINALITY AS n (" + columns +
+			", lease_owner, lease_until, trace_parent, payload, after_id, ord)), " +
+			// The first row of each event stores it, unless it is stored.
+			"ev AS (INSERT INTO " + events + " (event_id, event_type, payload) SELECT DISTINCT ON (event_id) event_id, event_type, payload" +
+			stored + " ORDER BY event_id, ord ON CONFLICT DO NOTHING), " +
+			"i AS (INSERT INTO " + table + " (" + columns + ", lease_owner, lease_until, trace_parent) SELECT " + columns +
+			", lease_owner, lease_until, trace_parent" + stored + ") " +
 			batchEndpoints + " SELECT id, cancel_requested FROM u"),
 	}
 }
@@ -325,7 +350,7 @@ func headersArg(h http.Header) (any, error) {
 }
 
 // insertArity is how many insert arguments rowArgs returns for a job.
-const insertArity = 20
+const insertArity = 19
 
 // rowArgs returns the insert arguments of a job.
 func (s *Store) rowArgs(j delivery.Job) ([]any, error) {
@@ -333,10 +358,6 @@ func (s *Store) rowArgs(j delivery.Job) ([]any, error) {
 	headers, err := headersArg(a.ResponseHeaders)
 	if err != nil {
 		return nil, err
-	}
-	payload := j.Payload
-	if payload == nil {
-		payload = []byte{}
 	}
 	var owner any
 	if j.Lease.Owner != "" {
@@ -347,8 +368,16 @@ func (s *Store) rowArgs(j delivery.Job) ([]any, error) {
 		a.ID, a.EventID, a.EventType, a.EndpointID, a.EndpointURL, a.Status, a.AttemptNumber, string(a.Trigger),
 		[]byte(a.Response), a.ResponseTruncated, a.ResponseStatusCode, headers, a.Error,
 		d.timeArg(a.AttemptedAt), int64(a.Duration), d.timeArg(a.ScheduledAt),
-		payload, owner, d.timeArg(j.Lease.Until), j.TraceParent,
+		owner, d.timeArg(j.Lease.Until), j.TraceParent,
 	}, nil
+}
+
+// payloadArg returns a job's payload as an argument: never NULL.
+func payloadArg(j delivery.Job) []byte {
+	if j.Payload == nil {
+		return []byte{}
+	}
+	return j.Payload
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -433,7 +462,7 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 			continue
 		}
 		if len(stored) > 0 {
-			if uerr := s.undoInserts(ctx, tx, stored); uerr != nil {
+			if uerr := s.undoInserts(ctx, tx, stored, jobs); uerr != nil {
 				return fmt.Errorf("%w; taking back the rows stored so far failed too, so roll the transaction back: %w", err, uerr)
 			}
 		}
@@ -461,6 +490,9 @@ func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.insertEvents(ctx, tx, jobs); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, query+s.q.insertTxSuffix, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: insert: %w", err)
@@ -479,13 +511,20 @@ func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job)
 		return ids, fmt.Errorf("sqlstore: insert: %w", err)
 	}
 	if len(ids) < len(jobs) {
+		if len(ids) == 0 {
+			// Nothing to take back but the events.
+			if err := s.deleteOrphans(ctx, tx, eventIDs(jobs)); err != nil {
+				return nil, err
+			}
+		}
 		return ids, fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
 	}
 	return ids, nil
 }
 
-// undoInserts deletes the rows of ids, which this transaction stored.
-func (s *Store) undoInserts(ctx context.Context, tx *sql.Tx, ids []string) error {
+// undoInserts deletes the rows of ids, which this transaction stored, and
+// the events of jobs that are left without an attempt.
+func (s *Store) undoInserts(ctx context.Context, tx *sql.Tx, ids []string, jobs []delivery.Job) error {
 	for chunk := range slices.Chunk(ids, insertBatch) {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
@@ -493,6 +532,55 @@ func (s *Store) undoInserts(ctx context.Context, tx *sql.Tx, ids []string) error
 		}
 		if _, err := tx.ExecContext(ctx, s.dialect.rebind(s.q.undo+placeholders(len(chunk))), args...); err != nil {
 			return fmt.Errorf("sqlstore: undo insert: %w", err)
+		}
+	}
+	return s.deleteOrphans(ctx, tx, eventIDs(jobs))
+}
+
+// eventIDs returns the IDs of the events of jobs, each once, in the order
+// of their first jobs.
+func eventIDs(jobs []delivery.Job) []string {
+	ids := make([]string, 0, 1)
+	seen := make(map[string]bool, 1)
+	for _, j := range jobs {
+		if id := j.Attempt.EventID; !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// insertEvents stores the events of jobs that are not stored yet, each
+// with the type and payload of its first job (see delivery.Store).
+func (s *Store) insertEvents(ctx context.Context, db execer, jobs []delivery.Job) error {
+	first := make(map[string]bool, 1)
+	args := make([]any, 0, 3)
+	for _, j := range jobs {
+		if id := j.Attempt.EventID; !first[id] {
+			first[id] = true
+			args = append(args, id, j.Attempt.EventType, payloadArg(j))
+		}
+	}
+	query := s.q.eventOne
+	if n := len(first); n > 1 {
+		query = s.dialect.rebind(s.q.eventsPrefix + strings.Repeat(eventRow+", ", n-1) + eventRow + s.q.eventsSuffix)
+	}
+	if _, err := db.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("sqlstore: insert events: %w", err)
+	}
+	return nil
+}
+
+// deleteOrphans deletes the events of ids that no attempt references.
+func (s *Store) deleteOrphans(ctx context.Context, db execer, ids []string) error {
+	for chunk := range slices.Chunk(ids, insertBatch) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if _, err := db.ExecContext(ctx, s.dialect.rebind(s.q.orphansPrefix+placeholders(len(chunk))), args...); err != nil {
+			return fmt.Errorf("sqlstore: delete events without attempts: %w", err)
 		}
 	}
 	return nil
@@ -524,18 +612,32 @@ func (s *Store) insertStatement(jobs []delivery.Job) (string, []any, error) {
 	return s.dialect.rebind(s.q.insertPrefix + strings.Repeat(s.q.insertRow+", ", len(jobs)-1) + s.q.insertRow), args, nil
 }
 
-// insert stores jobs, at most insertBatch of them, with one statement.
-// The caller has checked them with checkJobs.
+// insert stores jobs, at most insertBatch of them, with one statement,
+// after their events. The caller has checked them with checkJobs. When the
+// attempts are refused, it deletes again the events it stored for them, so
+// that a transaction that goes on after the error keeps none.
 func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
 	query, args, err := s.insertStatement(jobs)
 	if err != nil {
 		return err
 	}
+	if err := s.insertEvents(ctx, db, jobs); err != nil {
+		return err
+	}
 	if _, err := db.ExecContext(ctx, query, args...); err != nil {
 		if isUniqueViolation(err) {
-			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+			err = fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
+		} else {
+			err = fmt.Errorf("sqlstore: insert: %w", err)
 		}
-		return fmt.Errorf("sqlstore: insert: %w", err)
+		if s.dialect != Postgres {
+			// On PostgreSQL the error aborted the transaction, which the
+			// caller rolls back.
+			if derr := s.deleteOrphans(ctx, db, eventIDs(jobs)); derr != nil {
+				return fmt.Errorf("%w; %w", err, derr)
+			}
+		}
+		return err
 	}
 	return nil
 }
@@ -638,14 +740,15 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // retryDeadlocks runs fn, and again, a few times, while the engine
 // reports that it aborted fn's work to break a deadlock or a serialization
 // conflict, or gave up waiting for a lock: InnoDB's errors 1213 and 1205,
-// PostgreSQL's SQLSTATE 40P01 and 40001. fn must be safe to repeat: an
+// PostgreSQL's SQLSTATE 40P01 and 40001, or fn's error wraps errRetry.
+// fn must be safe to repeat: an
 // aborted transaction or statement changed nothing (after 1205 InnoDB
 // rolls back the statement, and fn's transaction is rolled back whole).
 func retryDeadlocks(ctx context.Context, fn func() error) error {
 	const tries = 5
 	for i := 1; ; i++ {
 		err := fn()
-		if err == nil || i == tries || !isDeadlock(err) {
+		if err == nil || i == tries || !isDeadlock(err) && !errors.Is(err, errRetry) {
 			return err
 		}
 		select {
@@ -654,6 +757,18 @@ func retryDeadlocks(ctx context.Context, fn func() error) error {
 		case <-time.After(time.Duration(i) * time.Millisecond):
 		}
 	}
+}
+
+// errRetry marks the error of a transaction that a concurrent write made
+// fail, and that may succeed when run again.
+var errRetry = errors.New("a concurrent write came first")
+
+// isForeignKeyViolation reports whether err is the refusal of a write that
+// would leave an attempt without its event: SQLSTATE 23503 (PostgreSQL),
+// error 1451 or 1452 (MySQL).
+func isForeignKeyViolation(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23503") || strings.Contains(msg, "Error 1451") || strings.Contains(msg, "Error 1452")
 }
 
 func isDeadlock(err error) bool {
