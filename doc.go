@@ -231,10 +231,11 @@
 // A Store keeps every attempt until it is purged. With Config.Retention
 // set, the worker deletes the final attempts older than Retention (a final
 // attempt is old when it was scheduled, and if sent, sent before
-// now - Retention) with their payloads, responses and headers, when it
+// now - Retention) with their responses and headers, when it
 // starts and every Config.PurgeInterval, through the Store's Purge
 // (PurgeStore), in batches of PurgeBatch. Pending attempts are never
-// deleted. An event's payload goes with its last attempt, after which
+// deleted. An event's payload, which a Store keeps once for all its
+// attempts, goes with its last attempt, after which
 // Resend returns an error wrapping ErrNotFound. Dispatcher.Purge runs the
 // same purge on demand, from any process. Purges from many processes at
 // once are harmless, and each batch is a short write, so that claims do

@@ -84,6 +84,20 @@
 // the dropped one cost an index write at every insert and completion.
 // Workers of the previous version may run through it.
 //
+// Migration 0008 moves payloads out of the attempts table into the new
+// events table, one row per event, keeping for each event the payload of
+// its attempt of greatest ID (the one Store.Event returned before), then
+// drops the payload column and, on PostgreSQL and MySQL, makes every
+// attempt reference its event. On PostgreSQL it also re-creates the claim
+// function, which reads the payload from the event. Stop every worker and
+// enqueuer of the previous version before running it: their inserts and
+// claims name the dropped column and fail until they are upgraded. It
+// reads every attempt once and writes every event once; dropping the
+// column is instant on PostgreSQL (the space comes back as rows are
+// rewritten, or with VACUUM FULL), while SQLite and MySQL rewrite the
+// table. TestMigratePopulated runs it on a populated database of each
+// engine.
+//
 // Files that OpenSQLite or SQLiteDSN created before this version have no
 // auto-vacuum: Purge's freed pages are reused for new attempts, but the
 // file does not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
@@ -203,8 +217,12 @@
 //
 // # Storage
 //
-// One table, PREFIXattempts, holds every attempt with the payload that its
-// pending work needs. Status is stored as its integer (success 0, failure 1,
+// PREFIXattempts holds every attempt, and PREFIXevents each event once: its
+// ID, its type and its payload, stored with its first attempt and shared
+// by all of them, so that an event sent to ten endpoints and retried keeps
+// one copy of its payload, not one per attempt (see delivery.Store,
+// Events). On PostgreSQL and MySQL every attempt references its event with
+// a foreign key. Status is stored as its integer (success 0, failure 1,
 // pending 2, canceled 3). Response bodies and payloads are stored as bytes
 // (BYTEA, BLOB, LONGBLOB), so any byte sequence, invalid UTF-8 included,
 // round-trips unchanged. Response headers are stored as JSON text; header
@@ -221,12 +239,16 @@
 //
 // Every statement is parameterized.
 //
-// The Store implements delivery.PurgeStore. Purge is one DELETE of at most
-// its limit of rows, found through the index on status and scheduled time
-// (a range of it per final status), and deleted by primary key; on
-// PostgreSQL it skips the rows another purge holds (SKIP LOCKED), so that
-// concurrent purges never wait for each other, and it never touches a
-// pending row, so a claim never waits for it. On SQLite it then returns
+// The Store implements delivery.PurgeStore. Purge is one short transaction:
+// it deletes at most its limit of attempts, found through the index on
+// status and scheduled time (a range of it per final status) and deleted
+// by primary key, then the events of those attempts that no attempt is
+// left to reference. It skips the rows another purge holds (SKIP LOCKED),
+// so that concurrent purges never wait for each other, and it never
+// touches a pending row, so a claim never waits for it. An attempt of an
+// event stored while a purge deletes that event makes the engine refuse
+// one of the two, by the foreign key: the purge then runs again, and an
+// insert returns the error. On SQLite it then returns
 // the freed pages to the file system (PRAGMA incremental_vacuum; see
 // SQLiteDSN). PostgreSQL leaves dead rows to autovacuum, which makes their
 // space free for new rows without shrinking the files; VACUUM FULL or
@@ -248,7 +270,8 @@
 //	                                  a claim's count of an endpoint's leases
 //	number (event_id, endpoint_id, attempt_number), unique
 //	                                  unique attempt numbers; List and Cancel by
-//	                                  event, an event's payload, Resend's last attempt
+//	                                  event, Resend's last attempt, the foreign key
+//	                                  to events
 //	endpoint (endpoint_id, id)        List by endpoint, a portal's pages
 //	endpoint_type (endpoint_id, event_type, id)
 //	                                  List by endpoint and event type
@@ -261,7 +284,9 @@
 // On PostgreSQL the last two hold final attempts only. On MySQL, which has
 // no partial index, the queue and leased indexes lead with status, and
 // sent holds every attempt. The endpoints table has its primary key and a
-// partial index on ready_at, for the claim's line of endpoints.
+// partial index on ready_at, for the claim's line of endpoints. The events
+// table has its primary key alone: Insert, Claim's payloads and Event read
+// it by event ID.
 //
 // List with up to 32 EndpointIDs reads one range of the endpoint index (or of the endpoint and event type index)
 // per endpoint, a page each, and merges them, so that a customer's page

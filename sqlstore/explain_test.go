@@ -60,10 +60,13 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	ctx := context.Background()
 	s, db := postgresPlanStore(t, "plan_")
 	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
-	_, err := db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
+	_, err := db.ExecContext(ctx, `INSERT INTO `+s.prefix+`events (event_id, event_type, payload)
+		SELECT 'evt_' || i, 'invoice.paid', '{}' FROM generate_series(0, 49999) AS i`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i % 50000), 'invoice.paid', 'ep_' || (i % 500), 'https://example.com/',
 			CASE WHEN i % 100 = 0 THEN 2 WHEN i % 1000 = 1 THEN 3 WHEN i % 7 = 0 THEN 1 ELSE 0 END, i / 50000 + 1, 'first', '', false, 200, NULL, '',
-			now(), 1000, now() - (200000 - i) * interval '1 second', '{}'
+			now(), 1000, now() - (200000 - i) * interval '1 second'
 		FROM generate_series(1, 200000) AS i`)
 	require.NoError(t, err)
 	// 10,000 endpoints, of which the 500 with attempts have their turn.
@@ -101,7 +104,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	}{
 		{"get", s.q.get, []any{"00000000000000000000012345"}, table + "_pkey"},
 		{"group commit", s.q.batch, slices.Concat(completeArgs, insertArgs, endpointArgs), table + "_pkey"},
-		{"event payload", s.q.event, []any{"evt_42"}, table + "_number"},
+		{"event payload", s.q.event, []any{"evt_42"}, s.prefix + "events_pkey"},
 	}
 	for _, q := range []struct {
 		name  string
@@ -363,9 +366,12 @@ func TestPostgresClaimAfterStaleStatistics(t *testing.T) {
 	s, db := postgresPlanStore(t, "stale_")
 	table, endpoints := s.prefix+"attempts", s.prefix+"endpoints"
 	insert := func(from, to, status int) {
-		_, err := db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`, payload)
+		_, err := db.ExecContext(ctx, `INSERT INTO `+s.prefix+`events (event_id, event_type, payload)
+			SELECT 'evt_' || i, 'invoice.paid', '{}' FROM generate_series($1::int, $2::int) AS i`, from, to)
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`)
 			SELECT lpad(i::text, 26, '0'), 'evt_' || i, 'invoice.paid', 'ep_' || (i % 10), 'https://example.com/',
-				$3, 1, 'first', '', false, 0, NULL, '', NULL, 0, now() - interval '1 hour' + i * interval '1 millisecond', '{}'
+				$3, 1, 'first', '', false, 0, NULL, '', NULL, 0, now() - interval '1 hour' + i * interval '1 millisecond'
 			FROM generate_series($1::int, $2::int) AS i`, from, to, status)
 		require.NoError(t, err)
 	}

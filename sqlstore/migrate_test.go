@@ -50,8 +50,9 @@ func applyFirstMigration(t *testing.T, db *sql.DB, s *sqlstore.Store) {
 
 // Migrating a populated database of the first schema numbers again the
 // attempts that shared a number, keeps every other attempt as it was, and
-// leaves a schema on which the numbers are unique, leases work, and every
-// endpoint with pending attempts has its turn in the claims.
+// leaves a schema on which the numbers are unique, leases work, every
+// endpoint with pending attempts has its turn in the claims, and each event
+// keeps its payload once.
 func TestMigratePopulated(t *testing.T) {
 	for _, e := range engines(t) {
 		t.Run(e.name, func(t *testing.T) {
@@ -77,13 +78,26 @@ func TestMigratePopulated(t *testing.T) {
 			var jobs []delivery.Job
 			for i := range fine {
 				a := mk(fmt.Sprintf("evt_%05d", i/3), i%3+1)
-				jobs = append(jobs, delivery.Job{Attempt: a, Payload: []byte(`{"n":1}`)})
+				jobs = append(jobs, delivery.Job{Attempt: a, Payload: fmt.Appendf(nil, `{"n":%d}`, i)})
 			}
 			require.NoError(t, sqlstore.InsertAttempts(ctx, s, jobs...))
 			held := mk("evt_held", 1)
 			require.NoError(t, sqlstore.InsertAttempts(ctx, s, delivery.Job{Attempt: held, Lease: delivery.Lease{Owner: "old", Until: held.ScheduledAt.Add(time.Minute)}}))
 
 			require.NoError(t, s.Migrate(ctx))
+			// Each event keeps the payload of its attempt of greatest ID,
+			// which Event returned before, and its attempts share it.
+			latest := map[string]delivery.Job{}
+			for _, j := range jobs {
+				if l, ok := latest[j.Attempt.EventID]; !ok || l.Attempt.ID < j.Attempt.ID {
+					latest[j.Attempt.EventID] = j
+				}
+			}
+			for _, id := range []string{"evt_00000", "evt_00500", "evt_00999"} {
+				ev, err := s.Event(ctx, id)
+				require.NoError(t, err)
+				require.Equal(t, string(latest[id].Payload), string(ev.Payload), "event %s", id)
+			}
 			for want, a := range map[int]delivery.Attempt{1: twice1, 2: twice2, 3: superseded, 4: successor} {
 				got, err := s.Get(ctx, a.ID)
 				require.NoError(t, err)
@@ -106,6 +120,9 @@ func TestMigratePopulated(t *testing.T) {
 			require.Len(t, claimed, fine+5)
 			for _, j := range claimed {
 				require.Equal(t, j.Attempt.ID == held.ID, j.Reclaimed, "attempt %s", j.Attempt.ID)
+				if l, ok := latest[j.Attempt.EventID]; ok {
+					require.Equal(t, string(l.Payload), string(j.Payload), "attempt %s is sent with its event's payload", j.Attempt.ID)
+				}
 			}
 		})
 	}

@@ -120,7 +120,7 @@ func storage(name, driver, dsn string, events int) error {
 		// What the table holds besides its rows is the space of the
 		// versions that completions replaced, which autovacuum frees for
 		// new rows: the compacted size is what the rows need.
-		for _, t := range []string{"attempts", "endpoints"} {
+		for _, t := range []string{"attempts", "events", "endpoints"} {
 			if _, err := db.ExecContext(ctx, "VACUUM FULL "+s.TablePrefix()+t); err != nil {
 				return err
 			}
@@ -161,7 +161,7 @@ func storagePurged(ctx context.Context, db *sql.DB, s *sqlstore.Store) error {
 }
 
 // storageFiles returns the bytes of s's files: SQLite's whole file, or the
-// attempts table with its indexes.
+// attempts and events tables with their indexes.
 func storageFiles(ctx context.Context, db *sql.DB, s *sqlstore.Store) (int64, error) {
 	var n int64
 	var err error
@@ -169,10 +169,11 @@ func storageFiles(ctx context.Context, db *sql.DB, s *sqlstore.Store) (int64, er
 	case sqlstore.SQLite:
 		err = db.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&n)
 	case sqlstore.Postgres:
-		err = db.QueryRowContext(ctx, "SELECT pg_total_relation_size($1)", s.TablePrefix()+"attempts").Scan(&n)
+		err = db.QueryRowContext(ctx, "SELECT pg_total_relation_size($1) + pg_total_relation_size($2)",
+			s.TablePrefix()+"attempts", s.TablePrefix()+"events").Scan(&n)
 	case sqlstore.MySQL:
-		err = db.QueryRowContext(ctx, `SELECT data_length + index_length + data_free FROM information_schema.tables
-			WHERE table_schema = DATABASE() AND table_name = ?`, s.TablePrefix()+"attempts").Scan(&n)
+		err = db.QueryRowContext(ctx, `SELECT SUM(data_length + index_length + data_free) FROM information_schema.tables
+			WHERE table_schema = DATABASE() AND table_name IN (?, ?)`, s.TablePrefix()+"attempts", s.TablePrefix()+"events").Scan(&n)
 	}
 	return n, err
 }
