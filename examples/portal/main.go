@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,13 +128,19 @@ func newDemo(ctx context.Context, db *sql.DB) (*demo, error) {
 	// acme-orders answers 200; acme-billing fails one time in four;
 	// globex-crm is down, and answers with an HTML error page.
 	rng := rand.New(rand.NewPCG(1, 2)) // #nosec G404 -- a demo's outcomes, not a secret
+	var rngMu sync.Mutex               // the worker's retries arrive on connections of their own
+	fails := func() bool {
+		rngMu.Lock()
+		defer rngMu.Unlock()
+		return rng.IntN(4) == 0
+	}
 	dm.receiver = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/globex-crm"):
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "<html><body><h1>503 Service Unavailable</h1><script>alert('not run')</script></body></html>")
-		case strings.HasSuffix(r.URL.Path, "/acme-billing") && rng.IntN(4) == 0:
+		case strings.HasSuffix(r.URL.Path, "/acme-billing") && fails():
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = io.WriteString(w, `{"error":"ledger locked","retry":true}`)
