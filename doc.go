@@ -67,6 +67,12 @@
 // host that reruns its handler or its transaction can enqueue again
 // safely. [Dispatcher.Resend] is the way to send an event again.
 //
+// An event ID also names one payload: the Store keeps an event's type and
+// payload once, as its first attempt stored them, and sends that payload
+// with every attempt of the event, to every endpoint. Enqueueing an event
+// ID again, to another endpoint, with another payload sends the payload
+// stored first. Give a changed event a new ID.
+//
 // # Durable delivery
 //
 // [Dispatcher.Enqueue] stores a pending attempt, due now or later, and

@@ -20,7 +20,9 @@ type Event struct {
 	// most MaxIDLength bytes. It is recorded on each attempt.
 	Type string
 	// Payload is the request body, sent byte for byte, usually JSON. At
-	// most Config.MaxPayloadSize bytes.
+	// most Config.MaxPayloadSize bytes. The Store keeps it once per event
+	// ID, as the event's first attempt stored it, and sends that with
+	// every attempt of the event (see the package docs).
 	Payload []byte
 }
 
