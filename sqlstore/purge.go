@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/webhookkit/delivery"
@@ -94,8 +93,7 @@ func (s *Store) purgeAttempts(ctx context.Context, tx *sql.Tx, v map[string]any)
 		return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 	}
 	defer rows.Close()
-	var ids []any
-	var events []string
+	var ids, events []string
 	seen := map[string]bool{}
 	for rows.Next() {
 		var id, event string
@@ -116,10 +114,8 @@ func (s *Store) purgeAttempts(ctx context.Context, tx *sql.Tx, v map[string]any)
 		return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 	}
 	if s.dialect == MySQL {
-		for chunk := range slices.Chunk(ids, insertBatch) {
-			if _, err := tx.ExecContext(ctx, s.q.undo+placeholders(len(chunk)), chunk...); err != nil {
-				return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
-			}
+		if err := s.execIn(ctx, tx, s.q.undo, ids); err != nil {
+			return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 		}
 	}
 	return len(ids), events, nil

@@ -525,16 +525,25 @@ func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job)
 // undoInserts deletes the rows of ids, which this transaction stored, and
 // the events of jobs that are left without an attempt.
 func (s *Store) undoInserts(ctx context.Context, tx *sql.Tx, ids []string, jobs []delivery.Job) error {
+	if err := s.execIn(ctx, tx, s.q.undo, ids); err != nil {
+		return fmt.Errorf("sqlstore: undo insert: %w", err)
+	}
+	return s.deleteOrphans(ctx, tx, eventIDs(jobs))
+}
+
+// execIn runs prefix, a statement that ends with IN, on ids, up to
+// insertBatch of them a statement.
+func (s *Store) execIn(ctx context.Context, db execer, prefix string, ids []string) error {
 	for chunk := range slices.Chunk(ids, insertBatch) {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		if _, err := tx.ExecContext(ctx, s.dialect.rebind(s.q.undo+placeholders(len(chunk))), args...); err != nil {
-			return fmt.Errorf("sqlstore: undo insert: %w", err)
+		if _, err := db.ExecContext(ctx, s.dialect.rebind(prefix+placeholders(len(chunk))), args...); err != nil {
+			return err
 		}
 	}
-	return s.deleteOrphans(ctx, tx, eventIDs(jobs))
+	return nil
 }
 
 // eventIDs returns the IDs of the events of jobs, each once, in the order
@@ -574,14 +583,8 @@ func (s *Store) insertEvents(ctx context.Context, db execer, jobs []delivery.Job
 
 // deleteOrphans deletes the events of ids that no attempt references.
 func (s *Store) deleteOrphans(ctx context.Context, db execer, ids []string) error {
-	for chunk := range slices.Chunk(ids, insertBatch) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		if _, err := db.ExecContext(ctx, s.dialect.rebind(s.q.orphansPrefix+placeholders(len(chunk))), args...); err != nil {
-			return fmt.Errorf("sqlstore: delete events without attempts: %w", err)
-		}
+	if err := s.execIn(ctx, db, s.q.orphansPrefix, ids); err != nil {
+		return fmt.Errorf("sqlstore: delete events without attempts: %w", err)
 	}
 	return nil
 }

@@ -188,6 +188,10 @@ func TestEnqueueTxDuplicate(t *testing.T) {
 			page, err := s.List(ctx, delivery.ListQuery{Limit: delivery.MaxListLimit})
 			require.NoError(t, err)
 			require.Len(t, page.Attempts, 2, "one attempt of each event, none of the batch")
+			for _, id := range []string{"evt_batch_0", "evt_batch_1199"} {
+				_, err := s.Event(ctx, id)
+				require.ErrorIs(t, err, delivery.ErrNotFound, "no event of the refused batch is kept")
+			}
 		})
 	}
 }
