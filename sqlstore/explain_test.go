@@ -105,6 +105,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 		{"get", s.q.get, []any{"00000000000000000000012345"}, table + "_pkey"},
 		{"group commit", s.q.batch, slices.Concat(completeArgs, insertArgs, endpointArgs), table + "_pkey"},
 		{"event payload", s.q.event, []any{"evt_42"}, s.prefix + "events_pkey"},
+		{"purge's events without attempts", s.dialect.rebind(s.q.orphansPrefix + placeholders(2)), []any{"evt_42", "evt_43"}, table + "_number"},
 	}
 	for _, q := range []struct {
 		name  string
@@ -129,7 +130,7 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 	// own statistics show that none of them read a table whole.
 	tx, claimed := claimInTx(t, db, s, now, 100, 4)
 	require.Positive(t, claimed)
-	for _, tb := range []string{table, endpoints} {
+	for _, tb := range []string{table, endpoints, s.prefix + "events"} {
 		var seq, idx int64
 		require.NoError(t, tx.QueryRowContext(ctx, "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = $1", tb).Scan(&seq, &idx))
 		t.Logf("claim: %s read %d times by index, %d times whole", tb, idx, seq)
@@ -158,7 +159,8 @@ func TestPostgresPlansUseIndexes(t *testing.T) {
 }
 
 // On SQLite a claim finds the endpoints whose turn came, and each one's
-// due attempts, through their indexes in order, without sorting.
+// due attempts, through their indexes in order, without sorting, and reads
+// no table whole: an attempt's payload is found by its event's key.
 func TestSQLiteClaimPlan(t *testing.T) {
 	db, err := OpenSQLite(filepath.Join(t.TempDir(), "plan.db"))
 	require.NoError(t, err)
@@ -190,6 +192,7 @@ func TestSQLiteClaimPlan(t *testing.T) {
 		text := strings.Join(plan, "\n")
 		require.Contains(t, text, "INDEX "+q.index, text)
 		require.NotContains(t, text, "TEMP B-TREE FOR ORDER BY", "the claim sorts:\n%s", text)
+		require.NotRegexp(t, `(?m)SCAN [a-z_]+$`, text, "the claim reads a table whole:\n%s", text)
 	}
 }
 

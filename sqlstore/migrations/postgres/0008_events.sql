@@ -5,7 +5,7 @@
 -- Store.Event returned until now. Attempts reference their event, so that
 -- a purge cannot delete an event while an attempt of it is being stored.
 CREATE TABLE {prefix}events (
-    event_id   VARCHAR(255) NOT NULL PRIMARY KEY,
+    event_id   VARCHAR(255) COLLATE "C" NOT NULL PRIMARY KEY,
     event_type VARCHAR(255) NOT NULL,
     payload    BYTEA        NOT NULL
 );
