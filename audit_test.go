@@ -2,21 +2,18 @@ package delivery_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/webhookkit/delivery"
-	"github.com/webhookkit/delivery/memstore"
 )
 
 // auditReceiver logs, per webhook-id, the status code it answered to each
@@ -197,7 +194,7 @@ func TestDeliverOncePerEndpoint(t *testing.T) {
 	require.Len(t, b.attempts(t, "evt_race"), 1)
 }
 
-// An event ID names one payload: delivered again to another endpoint with
+// An event ID names one payload: enqueued again to another endpoint with
 // another payload, the event is sent with the payload stored first, which
 // the store keeps once for all its attempts.
 func TestEventPayloadStoredOnce(t *testing.T) {
@@ -212,48 +209,26 @@ func TestEventPayloadStoredOnce(t *testing.T) {
 		got[r.URL.Path] = string(body)
 	})
 	ctx := context.Background()
-	for i, id := range []string{"ep_1", "ep_2"} {
-		ep := delivery.Endpoint{ID: id, URL: srv.URL + "/" + id}
-		b.endpoints.set(ep)
-		_, err := b.d.Deliver(ctx, delivery.Event{ID: "evt_1", Payload: fmt.Appendf(nil, `{"version":%d}`, i+1)}, ep)
-		require.NoError(t, err)
-	}
+	first := delivery.Endpoint{ID: "ep_1", URL: srv.URL + "/ep_1"}
+	second := delivery.Endpoint{ID: "ep_2", URL: srv.URL + "/ep_2"}
+	b.endpoints.set(first)
+	b.endpoints.set(second)
+	_, err := b.d.Deliver(ctx, delivery.Event{ID: "evt_1", Payload: []byte(`{"version":1}`)}, first)
+	require.NoError(t, err)
+	_, err = b.d.Enqueue(ctx, delivery.Event{ID: "evt_1", Payload: []byte(`{"version":2}`)}, second, nil)
+	require.NoError(t, err)
+	require.NoError(t, b.d.Start(ctx))
+	waitFor(t, "the second endpoint served", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 2
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, map[string]string{"/ep_1": `{"version":1}`, "/ep_2": `{"version":1}`}, got)
 	ev, err := b.store.Event(ctx, "evt_1")
 	require.NoError(t, err)
 	require.JSONEq(t, `{"version":1}`, string(ev.Payload))
-}
-
-// eventUnreadable is a store whose Event fails.
-type eventUnreadable struct{ delivery.Store }
-
-func (eventUnreadable) Event(context.Context, string) (delivery.Event, error) {
-	return delivery.Event{}, errors.New("disk on fire")
-}
-
-// When Deliver cannot read the payload the store keeps for the event, it
-// sends nothing and records the attempt as failed, with its retry, which
-// the worker sends with the stored payload.
-func TestDeliverWithoutStoredPayload(t *testing.T) {
-	t.Parallel()
-	store := memstore.New()
-	calls := new(atomic.Int32)
-	srv := receiver(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
-	d, err := delivery.NewDispatcher(eventUnreadable{store}, &delivery.Config{AddressPolicy: loopback})
-	require.NoError(t, err)
-	ctx := context.Background()
-	_, err = d.Deliver(ctx, delivery.Event{ID: "evt_1", Payload: []byte(`{}`)}, delivery.Endpoint{ID: "ep_1", URL: srv.URL})
-	var aerr *delivery.AttemptError
-	require.ErrorAs(t, err, &aerr)
-	require.NotNil(t, aerr.Next, "a retry is scheduled")
-	require.Zero(t, calls.Load(), "nothing is sent")
-	got, err := store.Get(ctx, aerr.AttemptID)
-	require.NoError(t, err)
-	require.Equal(t, delivery.StatusFailure, got.Status)
-	require.Contains(t, got.Error, "disk on fire")
-	require.True(t, got.AttemptedAt.IsZero(), "not sent")
 }
 
 func attemptIDs(as []delivery.Attempt) []string {

@@ -422,18 +422,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, ev Event, ep Endpoint) (Attemp
 	if err := d.store.Insert(ctx, job); err != nil {
 		return Attempt{}, fmt.Errorf("store attempt of event %s to endpoint %s: %w", ev.ID, ep.ID, err)
 	}
-	// An event ID names one payload: send the one the Store keeps, which
-	// an earlier attempt of the event may have stored, so that what goes
-	// out is what is on record.
-	var final Attempt
-	var sendErr error
-	if stored, err := d.store.Event(ctx, ev.ID); err != nil {
-		sendErr = fmt.Errorf("read the event's stored payload: %w", err)
-		final = failed(job.Attempt, sendErr)
-	} else {
-		job.Payload = stored.Payload
-		final, sendErr = d.send(ctx, job, ep, keys)
-	}
+	final, sendErr := d.send(ctx, job, ep, keys)
 	final, err = d.settle(ctx, job, final, sendErr, d.cfg.Retry)
 	d.confirmRetry(ctx, err)
 	return final, err

@@ -68,10 +68,13 @@
 // safely. [Dispatcher.Resend] is the way to send an event again.
 //
 // An event ID also names one payload: the Store keeps an event's type and
-// payload once, as its first attempt stored them, and sends that payload
-// with every attempt of the event, to every endpoint. Enqueueing an event
-// ID again, to another endpoint, with another payload sends the payload
-// stored first. Give a changed event a new ID.
+// payload once, as its first attempt stored them, and the worker sends
+// that payload with every attempt of the event, to every endpoint, retries
+// included. Enqueueing an event ID again, to another endpoint, with
+// another payload sends the payload stored first; Deliver, which sends at
+// once, sends the payload it is given, while the record keeps the first.
+// Give a changed event a new ID (receivers drop a webhook-id they have
+// seen, too).
 //
 // # Durable delivery
 //

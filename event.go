@@ -21,8 +21,8 @@ type Event struct {
 	Type string
 	// Payload is the request body, sent byte for byte, usually JSON. At
 	// most Config.MaxPayloadSize bytes. The Store keeps it once per event
-	// ID, as the event's first attempt stored it, and sends that with
-	// every attempt of the event (see the package docs).
+	// ID, as the event's first attempt stored it, and the worker sends
+	// that with every attempt of the event (see the package docs).
 	Payload []byte
 }
 

@@ -201,9 +201,15 @@ func newQueries(d Dialect, prefix, notifyChannel, batchEndpoints string) queries
 		notify = "(SELECT pg_notify('" + notifyChannel + "', '')) IS NULL"
 	}
 	r := d.rebind
+	// A completion finds each attempt by its ID. It tests the status as
+	// status + 0, which the partial indexes of pending attempts (WHERE
+	// status = 2) cannot serve: with statistics taken while few attempts
+	// were pending, the planner otherwise read every pending attempt
+	// through the queue index and joined them by hash, once per group
+	// commit (seen in a drain of 20,000).
 	completeUpdate := "UPDATE " + table + " SET status = v_status, response = v_response, response_truncated = v_truncated, " +
 		"response_status_code = v_code, response_headers = v_headers, error = v_error, attempted_at = v_attempted_at, " +
-		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status = 2 " +
+		"duration_ns = v_duration, lease_owner = NULL, lease_until = NULL FROM v WHERE id = v_id AND status + 0 = 2 " +
 		"RETURNING id, cancel_requested"
 	insertPrefix := "INSERT INTO " + table + " (" + columns + ", lease_owner, lease_until, trace_parent) VALUES "
 	insertRow := placeholders(insertArity)
