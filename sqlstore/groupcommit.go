@@ -185,11 +185,12 @@ func soft(err error) bool {
 }
 
 // runWrite runs one write's statements on q, a transaction, and notes in
-// ds what they change for endpoints.
-func (s *Store) runWrite(ctx context.Context, q querier, w *write, ds deltas) error {
+// ds what they change for endpoints. events says whether it stores the
+// events of its new attempts; runEach stores a whole batch's at once.
+func (s *Store) runWrite(ctx context.Context, q querier, w *write, ds deltas, events bool) error {
 	q = s.stmts.on(q)
 	if w.jobs != nil {
-		if err := s.insert(ctx, q, w.jobs); err != nil {
+		if err := s.insert(ctx, q, w.jobs, events); err != nil {
 			return err
 		}
 		for _, j := range w.jobs {
@@ -211,7 +212,7 @@ func (s *Store) runWrite(ctx context.Context, q querier, w *write, ds deltas) er
 	if canceled {
 		return nil
 	}
-	if err := s.insert(ctx, q, []delivery.Job{*w.next}); err != nil {
+	if err := s.insert(ctx, q, []delivery.Job{*w.next}, events); err != nil {
 		return err
 	}
 	ds.work(*w.next)
@@ -232,7 +233,7 @@ func (s *Store) writeAlone(ctx context.Context, w *write) error {
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		ds := deltas{}
-		if err := s.runWrite(ctx, tx, w, ds); err != nil {
+		if err := s.runWrite(ctx, tx, w, ds, true); err != nil {
 			return err
 		}
 		return s.applyDeltas(ctx, tx, ds)
@@ -257,12 +258,36 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	ds := deltas{}
+	// The batch's new events first, with one statement for them all
+	// rather than one for each write.
+	var jobs []delivery.Job
 	for _, w := range batch {
-		if w.err = s.runWrite(ctx, tx, w, ds); w.err != nil && !soft(w.err) {
+		jobs = append(jobs, w.jobs...)
+		if w.next != nil {
+			jobs = append(jobs, *w.next)
+		}
+	}
+	if err := s.insertEvents(ctx, tx, jobs); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	ds := deltas{}
+	// Events stored for a next attempt that may not be stored (its
+	// completion failed, or a cancel dropped it), unless the completed
+	// attempt's event is the same and keeps it.
+	var dropped []string
+	for _, w := range batch {
+		if w.err = s.runWrite(ctx, tx, w, ds, false); w.err != nil && !soft(w.err) {
 			_ = tx.Rollback()
 			return w.err
 		}
+		if w.next != nil && (w.err != nil || w.next.Attempt.EventID != w.final.EventID) {
+			dropped = append(dropped, w.next.Attempt.EventID)
+		}
+	}
+	if err := s.deleteOrphans(ctx, tx, dropped); err != nil {
+		_ = tx.Rollback()
+		return err
 	}
 	if err := s.applyDeltas(ctx, tx, ds); err != nil {
 		_ = tx.Rollback()

@@ -155,6 +155,10 @@ func burst(t *testing.T, s *sqlstore.Store) {
 			for _, missing := range []string{id("canc", i) + "r", id("final", i) + "r", id("none", i)} {
 				_, err := s.Get(ctx, missing)
 				require.ErrorIs(t, err, delivery.ErrNotFound, missing)
+				// The retries are of events of their own: none is kept
+				// without its attempt.
+				_, err = s.Event(ctx, "evt_"+missing)
+				require.ErrorIs(t, err, delivery.ErrNotFound, "event of %s", missing)
 			}
 		}
 	}

@@ -487,7 +487,7 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 // and notifies listeners of new work, on commit (see Config.NoNotify).
 func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job) ([]string, error) {
 	if s.dialect != Postgres {
-		if err := s.insert(ctx, tx, jobs); err != nil {
+		if err := s.insert(ctx, tx, jobs, true); err != nil {
 			return nil, err
 		}
 		return jobIDs(jobs), nil
@@ -567,7 +567,8 @@ func eventIDs(jobs []delivery.Job) []string {
 }
 
 // insertEvents stores the events of jobs that are not stored yet, each
-// with the type and payload of its first job (see delivery.Store).
+// with the type and payload of its first job (see delivery.Store), up to
+// insertBatch events a statement.
 func (s *Store) insertEvents(ctx context.Context, db execer, jobs []delivery.Job) error {
 	first := make(map[string]bool, 1)
 	args := make([]any, 0, 3)
@@ -577,12 +578,14 @@ func (s *Store) insertEvents(ctx context.Context, db execer, jobs []delivery.Job
 			args = append(args, id, j.Attempt.EventType, payloadArg(j))
 		}
 	}
-	query := s.q.eventOne
-	if n := len(first); n > 1 {
-		query = s.dialect.rebind(s.q.eventsPrefix + strings.Repeat(eventRow+", ", n-1) + eventRow + s.q.eventsSuffix)
-	}
-	if _, err := db.ExecContext(ctx, query, args...); err != nil {
-		return fmt.Errorf("sqlstore: insert events: %w", err)
+	for chunk := range slices.Chunk(args, 3*insertBatch) {
+		query := s.q.eventOne
+		if n := len(chunk) / 3; n > 1 {
+			query = s.dialect.rebind(s.q.eventsPrefix + strings.Repeat(eventRow+", ", n-1) + eventRow + s.q.eventsSuffix)
+		}
+		if _, err := db.ExecContext(ctx, query, chunk...); err != nil {
+			return fmt.Errorf("sqlstore: insert events: %w", err)
+		}
 	}
 	return nil
 }
@@ -622,16 +625,19 @@ func (s *Store) insertStatement(jobs []delivery.Job) (string, []any, error) {
 }
 
 // insert stores jobs, at most insertBatch of them, with one statement,
-// after their events. The caller has checked them with checkJobs. When the
-// attempts are refused, it deletes again the events it stored for them, so
-// that a transaction that goes on after the error keeps none.
-func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job) error {
+// after their events unless the caller stored them (events false). The
+// caller has checked them with checkJobs. When the attempts are refused,
+// it deletes again the events left without an attempt, so that a
+// transaction that goes on after the error keeps none.
+func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job, events bool) error {
 	query, args, err := s.insertStatement(jobs)
 	if err != nil {
 		return err
 	}
-	if err := s.insertEvents(ctx, db, jobs); err != nil {
-		return err
+	if events {
+		if err := s.insertEvents(ctx, db, jobs); err != nil {
+			return err
+		}
 	}
 	if _, err := db.ExecContext(ctx, query, args...); err != nil {
 		if isUniqueViolation(err) {

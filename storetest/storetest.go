@@ -310,6 +310,11 @@ func testCompleteOnce(t *testing.T, s delivery.Store) {
 		require.ErrorIs(t, s.Complete(ctx, again, nil), delivery.ErrNotPending)
 		requireStored(t, s, f)
 	}
+	// Nor is a next attempt stored, nor its event.
+	never := pending("evt_never", "ep_1")
+	require.ErrorIs(t, s.Complete(ctx, completed(a, delivery.StatusFailure), &delivery.Job{Attempt: never, Payload: []byte("{}")}), delivery.ErrNotPending)
+	_, err := s.Event(ctx, "evt_never")
+	require.ErrorIs(t, err, delivery.ErrNotFound, "the event of a next attempt that was not stored")
 
 	// Complete sets only the outcome: the identity and schedule stay.
 	b := pending("evt_2", "ep_2")
