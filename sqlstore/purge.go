@@ -93,7 +93,8 @@ func (s *Store) purgeAttempts(ctx context.Context, tx *sql.Tx, v map[string]any)
 		return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 	}
 	defer rows.Close()
-	var ids, events []string
+	n := 0
+	var ids, events []string // ids: MySQL's rows, to delete by ID
 	seen := map[string]bool{}
 	for rows.Next() {
 		var id, event string
@@ -104,7 +105,10 @@ func (s *Store) purgeAttempts(ctx context.Context, tx *sql.Tx, v map[string]any)
 		if err := rows.Scan(dest...); err != nil {
 			return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 		}
-		ids = append(ids, id)
+		n++
+		if s.dialect == MySQL {
+			ids = append(ids, id)
+		}
 		if !seen[event] {
 			seen[event] = true
 			events = append(events, event)
@@ -113,10 +117,8 @@ func (s *Store) purgeAttempts(ctx context.Context, tx *sql.Tx, v map[string]any)
 	if err := rows.Err(); err != nil {
 		return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 	}
-	if s.dialect == MySQL {
-		if err := s.execIn(ctx, tx, s.q.undo, ids); err != nil {
-			return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
-		}
+	if err := s.execIn(ctx, tx, s.q.undo, ids); err != nil {
+		return 0, nil, fmt.Errorf("sqlstore: purge: %w", err)
 	}
-	return len(ids), events, nil
+	return n, events, nil
 }

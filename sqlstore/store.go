@@ -213,6 +213,8 @@ func newQueries(d Dialect, prefix, notifyChannel, batchEndpoints string) queries
 		"RETURNING id, cancel_requested"
 	insertPrefix := "INSERT INTO " + table + " (" + columns + ", lease_owner, lease_until, trace_parent) VALUES "
 	insertRow := placeholders(insertArity)
+	// The dialect's INSERT that skips stored keys, cut at a marker where
+	// the rows go.
 	eventsPrefix, eventsSuffix, _ := strings.Cut(d.insertIgnore(events, "(event_id, event_type, payload) VALUES |"), "|")
 	// The rows of a group commit's INSERT on PostgreSQL that are stored:
 	// new attempts, and retries of attempts that were completed and whose
@@ -467,7 +469,9 @@ func (s *Store) InsertTx(ctx context.Context, tx *sql.Tx, jobs ...delivery.Job) 
 		if err == nil {
 			continue
 		}
-		if len(stored) > 0 {
+		// A duplicate leaves tx usable: take back what this call stored,
+		// the events of its jobs included.
+		if len(stored) > 0 || errors.Is(err, delivery.ErrDuplicate) {
 			if uerr := s.undoInserts(ctx, tx, stored, jobs); uerr != nil {
 				return fmt.Errorf("%w; taking back the rows stored so far failed too, so roll the transaction back: %w", err, uerr)
 			}
@@ -517,12 +521,6 @@ func (s *Store) insertInTx(ctx context.Context, tx *sql.Tx, jobs []delivery.Job)
 		return ids, fmt.Errorf("sqlstore: insert: %w", err)
 	}
 	if len(ids) < len(jobs) {
-		if len(ids) == 0 {
-			// Nothing to take back but the events.
-			if err := s.deleteOrphans(ctx, tx, eventIDs(jobs)); err != nil {
-				return nil, err
-			}
-		}
 		return ids, fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
 	}
 	return ids, nil
@@ -552,16 +550,26 @@ func (s *Store) execIn(ctx context.Context, db execer, prefix string, ids []stri
 	return nil
 }
 
-// eventIDs returns the IDs of the events of jobs, each once, in the order
-// of their first jobs.
-func eventIDs(jobs []delivery.Job) []string {
-	ids := make([]string, 0, 1)
+// firstOfEvents returns the first job of each event among jobs, in order:
+// the job whose type and payload a new event is stored with.
+func firstOfEvents(jobs []delivery.Job) []delivery.Job {
+	firsts := make([]delivery.Job, 0, 1)
 	seen := make(map[string]bool, 1)
 	for _, j := range jobs {
 		if id := j.Attempt.EventID; !seen[id] {
 			seen[id] = true
-			ids = append(ids, id)
+			firsts = append(firsts, j)
 		}
+	}
+	return firsts
+}
+
+// eventIDs returns the IDs of the events of jobs, each once.
+func eventIDs(jobs []delivery.Job) []string {
+	firsts := firstOfEvents(jobs)
+	ids := make([]string, len(firsts))
+	for i, j := range firsts {
+		ids[i] = j.Attempt.EventID
 	}
 	return ids
 }
@@ -570,13 +578,10 @@ func eventIDs(jobs []delivery.Job) []string {
 // with the type and payload of its first job (see delivery.Store), up to
 // insertBatch events a statement.
 func (s *Store) insertEvents(ctx context.Context, db execer, jobs []delivery.Job) error {
-	first := make(map[string]bool, 1)
-	args := make([]any, 0, 3)
-	for _, j := range jobs {
-		if id := j.Attempt.EventID; !first[id] {
-			first[id] = true
-			args = append(args, id, j.Attempt.EventType, payloadArg(j))
-		}
+	firsts := firstOfEvents(jobs)
+	args := make([]any, 0, 3*len(firsts))
+	for _, j := range firsts {
+		args = append(args, j.Attempt.EventID, j.Attempt.EventType, payloadArg(j))
 	}
 	for chunk := range slices.Chunk(args, 3*insertBatch) {
 		query := s.q.eventOne
@@ -626,9 +631,7 @@ func (s *Store) insertStatement(jobs []delivery.Job) (string, []any, error) {
 
 // insert stores jobs, at most insertBatch of them, with one statement,
 // after their events unless the caller stored them (events false). The
-// caller has checked them with checkJobs. When the attempts are refused,
-// it deletes again the events left without an attempt, so that a
-// transaction that goes on after the error keeps none.
+// caller has checked them with checkJobs.
 func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job, events bool) error {
 	query, args, err := s.insertStatement(jobs)
 	if err != nil {
@@ -641,18 +644,9 @@ func (s *Store) insert(ctx context.Context, db execer, jobs []delivery.Job, even
 	}
 	if _, err := db.ExecContext(ctx, query, args...); err != nil {
 		if isUniqueViolation(err) {
-			err = fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
-		} else {
-			err = fmt.Errorf("sqlstore: insert: %w", err)
+			return fmt.Errorf("sqlstore: insert: %w", delivery.ErrDuplicate)
 		}
-		if s.dialect != Postgres {
-			// On PostgreSQL the error aborted the transaction, which the
-			// caller rolls back.
-			if derr := s.deleteOrphans(ctx, db, eventIDs(jobs)); derr != nil {
-				return fmt.Errorf("%w; %w", err, derr)
-			}
-		}
-		return err
+		return fmt.Errorf("sqlstore: insert: %w", err)
 	}
 	return nil
 }
@@ -757,10 +751,10 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // conflict, or gave up waiting for a lock: InnoDB's errors 1213 and 1205,
 // PostgreSQL's SQLSTATE 40P01 and 40001; or refused a write for the
 // foreign key from attempts to events, which only a purge deleting an
-// event while an attempt of it is stored makes fail (see Purge). fn must be
-// safe to repeat: an
-// aborted transaction or statement changed nothing (after 1205 InnoDB
-// rolls back the statement, and fn's transaction is rolled back whole).
+// event while an attempt of it is stored makes fail (see Purge). fn must
+// be safe to repeat: an aborted transaction or statement changed nothing
+// (after 1205 InnoDB rolls back the statement, and fn's transaction is
+// rolled back whole).
 func retryDeadlocks(ctx context.Context, fn func() error) error {
 	const tries = 5
 	for i := 1; ; i++ {

@@ -173,6 +173,9 @@ func TestEnqueueTxDuplicate(t *testing.T) {
 			dup.EndpointID, dup.AttemptNumber = "ep_1", 1
 			jobs = append(jobs, delivery.Job{Attempt: dup})
 			require.ErrorIs(t, s.InsertTx(ctx, tx, jobs...), delivery.ErrDuplicate)
+			// And a single statement: a new event, then the duplicate.
+			require.ErrorIs(t, s.InsertTx(ctx, tx, delivery.Job{Attempt: attempt("evt_fresh"), Payload: []byte(`{}`)}, delivery.Job{Attempt: dup}),
+				delivery.ErrDuplicate)
 
 			_, err = tx.Exec("INSERT INTO " + orders + " (id) VALUES (2)")
 			require.NoError(t, err, "the transaction is still usable")
@@ -188,7 +191,7 @@ func TestEnqueueTxDuplicate(t *testing.T) {
 			page, err := s.List(ctx, delivery.ListQuery{Limit: delivery.MaxListLimit})
 			require.NoError(t, err)
 			require.Len(t, page.Attempts, 2, "one attempt of each event, none of the batch")
-			for _, id := range []string{"evt_batch_0", "evt_batch_1199"} {
+			for _, id := range []string{"evt_batch_0", "evt_batch_1199", "evt_fresh"} {
 				_, err := s.Event(ctx, id)
 				require.ErrorIs(t, err, delivery.ErrNotFound, "no event of the refused batch is kept")
 			}

@@ -36,14 +36,16 @@ func runPortal(pgDSN string, n, reps int) error {
 		sql  string
 		args []any
 	}{
+		{`INSERT INTO ` + s.TablePrefix() + `events (event_id, event_type, payload)
+		SELECT 'evt_' || i, 'type_' || (2 * i % 10), '{"amount":42}' FROM generate_series(0, $1::int / 2) AS i`, []any{n}},
 		{`INSERT INTO ` + attempts + ` (id, event_id, event_type, endpoint_id, endpoint_url, status, attempt_number, triggered_by,
-			response, response_truncated, response_status_code, response_headers, error, attempted_at, duration_ns, scheduled_at, payload)
+			response, response_truncated, response_status_code, response_headers, error, attempted_at, duration_ns, scheduled_at)
 		SELECT lpad(i::text, 26, '0'), 'evt_' || (i / 2), CASE WHEN i % 1000 = 7 THEN 'invoice.disputed' ELSE 'type_' || (i % 10) END,
 			CASE WHEN i % 5 = 0 THEN 'ep_big' ELSE 'ep_' || (i % 997) END, 'https://example.com/hooks',
 			CASE WHEN i % 100 = 1 THEN 2 WHEN i % 100 = 2 THEN 3 WHEN i % 100 < 11 THEN 1 ELSE 0 END, 1, 'first',
 			'\x7b226f6b223a747275657d', false, CASE WHEN i % 100 < 11 THEN 500 ELSE 200 END, '{"Content-Type":["application/json"]}', '',
 			CASE WHEN i % 100 IN (1, 2) THEN NULL ELSE now() - interval '30 days' + i * ($1::float8 / $2) * interval '1 second' END,
-			1000000, now() - interval '30 days' + i * ($1::float8 / $2) * interval '1 second', '{"amount":42}'
+			1000000, now() - interval '30 days' + i * ($1::float8 / $2) * interval '1 second'
 		FROM generate_series(1, $2::int) AS i`, []any{30 * 24 * 3600, n}},
 		{"VACUUM ANALYZE " + attempts, nil},
 	} {
