@@ -98,6 +98,13 @@
 // table. TestMigratePopulated runs it on a populated database of each
 // engine.
 //
+// Migration 0009, on PostgreSQL only, re-creates the claim function so
+// that an endpoint whose due attempt the claim skipped, because another
+// transaction held its row for the moment, keeps its turn; before, the
+// attempt waited for the endpoint's next insert or completion. Workers of
+// the previous version may run through it. (MySQL and SQLite claim
+// without a function, and the fix comes with the code.)
+//
 // Files that OpenSQLite or SQLiteDSN created before this version have no
 // auto-vacuum: Purge's freed pages are reused for new attempts, but the
 // file does not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
@@ -169,7 +176,8 @@
 // statement, which sees every lease committed before the lock was granted,
 // so that PerEndpoint is exact across processes; leases each one's due
 // attempts up to its room, one endpoint after another; and writes each
-// endpoint's next turn: now, behind the others, when it may have more; the
+// endpoint's next turn: now, behind the others, when it may have more
+// (or its locking read skipped a due attempt another transaction held); the
 // end of its first lease when it has no room (a completion brings it back
 // at once); its next due time; or none. Its cost follows the endpoints it
 // serves, not the backlog of any one nor the number of endpoints waiting:

@@ -149,7 +149,7 @@ func newEndpointQueries(d Dialect, prefix string) endpointQueries {
 			" ORDER BY scheduled_at, id LIMIT ?" + d.lockSkipLocked())
 		q.dueOne = "(" + q.due + ")"
 		q.next = d.rebind("SELECT MIN(scheduled_at) FROM " + attempts + d.indexHint(attempts, "_queue") +
-			" WHERE status = 2 AND endpoint_id = ? AND scheduled_at > ? AND (lease_until IS NULL OR lease_until <= ?)")
+			" WHERE status = 2 AND endpoint_id = ? AND (lease_until IS NULL OR lease_until <= ?)")
 		q.park = d.rebind("UPDATE " + table + " SET ready_at = ?, served = ?, saturated = ?, parked_at = ? WHERE endpoint_id = ?")
 	}
 	q.upsertPrefix = "INSERT INTO " + table + " (endpoint_id, ready_at, last_error) VALUES "
@@ -716,9 +716,17 @@ func (s *Store) nextTurn(ctx context.Context, q querier, t *turn, req delivery.C
 		return nil
 	}
 	var next dbTime
-	now := s.dialect.timeArg(req.Now)
-	if err := q.QueryRowContext(ctx, s.eq.next, t.id, now, now).Scan(&next); err != nil {
+	if err := q.QueryRowContext(ctx, s.eq.next, t.id, s.dialect.timeArg(req.Now)).Scan(&next); err != nil {
 		return fmt.Errorf("sqlstore: claim: %w", err)
+	}
+	if !next.t.IsZero() && !next.t.After(req.Now) {
+		// Due work the claim did not take: its locking read skipped a
+		// row another transaction held. On MySQL that can be a
+		// neighbour's claim, whose read of its own endpoint's range
+		// locks the first row past it for a moment. The endpoint keeps
+		// its turn, behind the others, as if it had used its quota.
+		t.readyAt, t.served = req.Now, true
+		return nil
 	}
 	t.readyAt = next.t
 	if !t.liveUntil.IsZero() && (t.readyAt.IsZero() || t.liveUntil.Before(t.readyAt)) {

@@ -176,7 +176,7 @@ func TestSQLiteClaimPlan(t *testing.T) {
 	}{
 		{s.eq.ready, []any{now, 100}, "delivery_endpoints_ready"},
 		{s.eq.due, []any{"ep_1", now, now, 4}, "delivery_attempts_queue"},
-		{s.eq.next, []any{"ep_1", now, now}, "delivery_attempts_queue"},
+		{s.eq.next, []any{"ep_1", now}, "delivery_attempts_queue"},
 		{s.dialect.rebind(s.eq.live + placeholders(2) + " GROUP BY endpoint_id"), []any{now, "ep_1", "ep_2"}, "delivery_attempts_leased"},
 	} {
 		rows, err := db.Query("EXPLAIN QUERY PLAN "+q.query, q.args...)

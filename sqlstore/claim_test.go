@@ -1,0 +1,53 @@
+package sqlstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/webhookkit/delivery"
+	"github.com/webhookkit/delivery/sqlstore"
+)
+
+// A claim whose locking read skips a due attempt that another transaction
+// holds for the moment leaves the endpoint its turn: once the holder lets
+// go, the next claim takes the attempt, without an insert or a completion
+// to bring the endpoint back. On MySQL a neighbouring endpoint's claim
+// holds such a row, the first past its own range of the queue index.
+// SQLite has no row locks.
+func TestClaimAfterSkippedRow(t *testing.T) {
+	for _, e := range engines(t) {
+		if e.dsn == "" {
+			continue
+		}
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := e.open(t)
+			s := newStore(t, db)
+			held := attempt("evt_held")
+			require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: held, Payload: []byte(`{}`)}))
+			now := held.ScheduledAt.Add(time.Second)
+			req := delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 4, PerEndpoint: 4}
+
+			tx, err := db.BeginTx(ctx, nil)
+			require.NoError(t, err)
+			lock := "SELECT id FROM " + s.TablePrefix() + "attempts WHERE id = ? FOR UPDATE"
+			if e.dialect == sqlstore.Postgres {
+				lock = "SELECT id FROM " + s.TablePrefix() + "attempts WHERE id = $1 FOR UPDATE"
+			}
+			var id string
+			require.NoError(t, tx.QueryRowContext(ctx, lock, held.ID).Scan(&id))
+			jobs, err := s.Claim(ctx, req)
+			require.NoError(t, err)
+			require.Empty(t, jobs, "the held attempt is skipped")
+			require.NoError(t, tx.Rollback())
+
+			jobs, err = s.Claim(ctx, req)
+			require.NoError(t, err)
+			require.Len(t, jobs, 1, "the endpoint kept its turn")
+			require.Equal(t, held.ID, jobs[0].Attempt.ID)
+		})
+	}
+}
