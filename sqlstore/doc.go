@@ -153,6 +153,17 @@
 // slower so. Call db.SetMaxIdleConns with at least Config.Workers plus the
 // Deliver calls you run at once.
 //
+// On PostgreSQL, a table that was never analyzed is planned for as if it
+// were nearly empty, and a prepared statement keeps the plan it got while
+// the table was small until the table is first analyzed: until then a
+// group commit of completions reads the attempts table whole instead of
+// through its primary key. Autovacuum analyzes a table within its first
+// minute of writes (autovacuum_naptime), and plans are made again then. A
+// host that creates the tables and loads them at once, such as a test or a
+// benchmark, can run ANALYZE on the attempts table after its first
+// thousand deliveries: in the bench's Deliver at 64 concurrent deliveries
+// on fresh tables, that was worth 1.2 times the throughput.
+//
 // On PostgreSQL and MySQL many processes can share one database: Claim
 // selects with FOR UPDATE SKIP LOCKED, so that two processes never take
 // the same attempt while its lease holds, and Config.PerEndpoint holds
