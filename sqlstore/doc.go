@@ -154,12 +154,13 @@
 // Deliver calls you run at once.
 //
 // On PostgreSQL, a table that was never analyzed is planned for as if it
-// were nearly empty, and a prepared statement keeps the plan it got while
-// the table was small until the table is first analyzed: until then a
-// group commit of completions reads the attempts table whole instead of
-// through its primary key. Autovacuum analyzes a table within its first
-// minute of writes (autovacuum_naptime), and plans are made again then. A
-// host that creates the tables and loads them at once, such as a test or a
+// were nearly empty, and a prepared statement, or the claim function,
+// keeps the plan it got while the table was small until the table is
+// first analyzed: until then a group commit of completions reads the
+// attempts table whole instead of through its primary key, and so does a
+// claim. Autovacuum analyzes a table within its first minute of writes
+// (autovacuum_naptime), and plans are made again then. A host that
+// creates the tables and loads them at once, such as a test or a
 // benchmark, can run ANALYZE on the attempts table after its first
 // thousand deliveries: in the bench's Deliver at 64 concurrent deliveries
 // on fresh tables, that was worth 1.2 times the throughput.
