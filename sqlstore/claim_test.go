@@ -22,32 +22,48 @@ func TestClaimAfterSkippedRow(t *testing.T) {
 		if e.dsn == "" {
 			continue
 		}
-		t.Run(e.name, func(t *testing.T) {
-			ctx := context.Background()
-			db := e.open(t)
-			s := newStore(t, db)
-			held := attempt("evt_held")
-			require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: held, Payload: []byte(`{}`)}))
-			now := held.ScheduledAt.Add(time.Second)
-			req := delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 4, PerEndpoint: 4}
+		for _, c := range []struct {
+			name string
+			due  int // attempts due, of which the first is held
+		}{
+			{"the only due attempt held", 1},
+			{"the first of three held", 3},
+		} {
+			t.Run(e.name+"/"+c.name, func(t *testing.T) {
+				ctx := context.Background()
+				db := e.open(t)
+				s := newStore(t, db)
+				var attempts []delivery.Attempt
+				for range c.due {
+					a := attempt("evt_held")
+					require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: a, Payload: []byte(`{}`)}))
+					attempts = append(attempts, a)
+				}
+				held := attempts[0]
+				now := held.ScheduledAt.Add(time.Second)
+				req := delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 4, PerEndpoint: 4}
 
-			tx, err := db.BeginTx(ctx, nil)
-			require.NoError(t, err)
-			lock := "SELECT id FROM " + s.TablePrefix() + "attempts WHERE id = ? FOR UPDATE"
-			if e.dialect == sqlstore.Postgres {
-				lock = "SELECT id FROM " + s.TablePrefix() + "attempts WHERE id = $1 FOR UPDATE"
-			}
-			var id string
-			require.NoError(t, tx.QueryRowContext(ctx, lock, held.ID).Scan(&id))
-			jobs, err := s.Claim(ctx, req)
-			require.NoError(t, err)
-			require.Empty(t, jobs, "the held attempt is skipped")
-			require.NoError(t, tx.Rollback())
+				tx, err := db.BeginTx(ctx, nil)
+				require.NoError(t, err)
+				lock := "SELECT id FROM " + s.TablePrefix() + "attempts WHERE id = ? FOR UPDATE"
+				if e.dialect == sqlstore.Postgres {
+					lock = "SELECT id FROM " + s.TablePrefix() + "attempts WHERE id = $1 FOR UPDATE"
+				}
+				var id string
+				require.NoError(t, tx.QueryRowContext(ctx, lock, held.ID).Scan(&id))
+				jobs, err := s.Claim(ctx, req)
+				require.NoError(t, err)
+				require.Len(t, jobs, c.due-1, "the held attempt is skipped, the others taken")
+				for _, j := range jobs {
+					require.NotEqual(t, held.ID, j.Attempt.ID)
+				}
+				require.NoError(t, tx.Rollback())
 
-			jobs, err = s.Claim(ctx, req)
-			require.NoError(t, err)
-			require.Len(t, jobs, 1, "the endpoint kept its turn")
-			require.Equal(t, held.ID, jobs[0].Attempt.ID)
-		})
+				jobs, err = s.Claim(ctx, req)
+				require.NoError(t, err)
+				require.Len(t, jobs, 1, "the endpoint kept its turn")
+				require.Equal(t, held.ID, jobs[0].Attempt.ID)
+			})
+		}
 	}
 }
