@@ -28,7 +28,10 @@ type endpointQueries struct {
 	// due selects an endpoint's first due, claimable attempts; dueOne is
 	// the same as one part of a UNION ALL, on MySQL.
 	due, dueOne string
-	// next finds when an endpoint's next claimable attempt becomes due.
+	// next finds the earliest schedule of an endpoint's pending attempts
+	// that no lease holds: later than now, when the next one becomes due;
+	// at or before now, a due attempt that the claim's locking read
+	// skipped, since another transaction held its row.
 	next string
 	// park sets an endpoint's next turn after a claim.
 	park string
