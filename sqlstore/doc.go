@@ -282,7 +282,11 @@
 // Every hot query is served by an index, so that its cost does not grow
 // with the table, and every index serves a query; each one costs a write
 // at every insert, and at every completion, which PostgreSQL cannot make a
-// HOT update because it changes the status. The attempts table has:
+// HOT update because it changes the status. A queue table of pending work
+// beside the attempts would let completions be HOT; measured, its own
+// insert and delete cost the database what the HOT updates save, so
+// pending work stays in the attempts table (BENCHMARKS.md, Lean writes on
+// PostgreSQL). The attempts table has:
 //
 //	primary key (id)                  Get, Complete, a group commit, Purge's deletes
 //	queue (endpoint_id, scheduled_at, id), pending only
