@@ -105,6 +105,16 @@
 // the previous version may run through it. (MySQL and SQLite claim
 // without a function, and the fix comes with the code.)
 //
+// Migration 0010, on SQLite and PostgreSQL, rebuilds the index on status
+// and ID without successes: they are most attempts, and a page of them is
+// found by reading attempts in ID order, while failures, cancellations
+// (and on SQLite pending attempts) keep the index that a page of them
+// needs. It saves about 30 bytes an attempt on SQLite and 40 on
+// PostgreSQL, and the index write of every successful completion. The
+// rebuild reads the attempts table once and blocks writes to it while it
+// runs (a few seconds per million attempts). Workers of the previous
+// version may run through it.
+//
 // Files that OpenSQLite or SQLiteDSN created before this version have no
 // auto-vacuum: Purge's freed pages are reused for new attempts, but the
 // file does not shrink until "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"
@@ -303,11 +313,14 @@
 //	                                  List by endpoint and event type
 //	sent (endpoint_id, attempted_at, status), final only
 //	                                  Activity's counts per hour
-//	status (status, id)               List by status
+//	status (status, id), no successes List by status
 //	status_scheduled (status, scheduled_at)
 //	                                  Purge, List by status and time
 //
-// On PostgreSQL the last two hold final attempts only. On MySQL, which has
+// On PostgreSQL the last two hold final attempts only. The status index
+// holds no successes on SQLite and PostgreSQL: they are most attempts, so
+// List of successes reads attempts in ID order and finds a page of them
+// at once, unless nearly every attempt failed. On MySQL, which has
 // no partial index, the queue and leased indexes lead with status, and
 // sent holds every attempt. The endpoints table has its primary key and a
 // partial index on ready_at, for the claim's line of endpoints. The events

@@ -360,6 +360,70 @@ func TestPurgePlan(t *testing.T) {
 	}
 }
 
+// List by status reads a page without sorting, on every engine: failures,
+// a tenth of the final attempts here, and pending attempts through the
+// index on status, which holds no successes on SQLite and PostgreSQL;
+// successes, the rest, in ID order, through the primary key. Each page
+// holds what it asks for.
+func TestListByStatusPlan(t *testing.T) {
+	for _, e := range planEngines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, db, _ := plannedStore(t, e, "splan_")
+			table := s.prefix + "attempts"
+			_, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = 1 WHERE status = 0 AND id LIKE '%7'")
+			require.NoError(t, err)
+			switch e.name {
+			case "postgres":
+				_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+table)
+			case "mysql":
+				_, err = db.ExecContext(ctx, "ANALYZE TABLE "+table)
+			}
+			require.NoError(t, err)
+			for _, c := range []struct {
+				name   string
+				status delivery.Status
+				index  string // "" for the primary key
+			}{
+				{"failures", delivery.StatusFailure, "_status"},
+				{"pending", delivery.StatusPending, "_status"},
+				{"successes", delivery.StatusSuccess, ""},
+			} {
+				q := delivery.ListQuery{Statuses: []delivery.Status{c.status}, Descending: true}
+				query, args := s.listQuery(q, 50)
+				plan := explain(t, db, e.name, c.name, query, args...)
+				text := strings.Join(plan, "\n")
+				switch {
+				case e.name == "sqlite" && c.index != "":
+					require.Contains(t, text, "USING INDEX "+table+c.index+" (status=?)", c.name)
+				case e.name == "sqlite":
+					require.Regexp(t, `SCAN `+table+` USING INDEX sqlite_autoindex_`+table+`_1\b`, text, c.name)
+				case e.name != "sqlite" && c.status == delivery.StatusPending:
+					// The status index holds pending attempts on SQLite
+					// alone (see the package docs).
+					continue
+				case e.name == "postgres" && c.index != "":
+					require.Contains(t, text, "Index Scan Backward using "+table+c.index+" ", c.name)
+				case e.name == "postgres":
+					require.Contains(t, text, "Index Scan Backward using "+table+"_pkey", c.name)
+				case e.name == "mysql":
+					require.NotContains(t, mysqlTableLine(plan, table), "type=ALL", c.name)
+				}
+				require.NotContains(t, text, "TEMP B-TREE", c.name)
+				require.NotContains(t, text, "Sort", c.name)
+				require.NotContains(t, text, "Seq Scan", c.name)
+				require.NotContains(t, text, "filesort", c.name)
+				page, err := s.List(ctx, q)
+				require.NoError(t, err)
+				require.Len(t, page.Attempts, q.PageLimit(), c.name)
+				for _, a := range page.Attempts {
+					require.Equal(t, c.status, a.Status, c.name)
+				}
+			}
+		})
+	}
+}
+
 // A claim on PostgreSQL reads what it takes, not the backlog, even when
 // the statistics were gathered while nothing was pending, as they are in a
 // store whose queue was empty at its last ANALYZE and has since filled:
