@@ -93,6 +93,18 @@ func (d Dialect) lockSkipLocked() string {
 	return " FOR UPDATE SKIP LOCKED"
 }
 
+// unindexed returns col as a term that no index serves on SQLite, with a
+// unary plus, and col itself elsewhere. SQLite plans without statistics:
+// given an equality on status and a few IDs or an event, it may read
+// every attempt of that status through an index on status, where the
+// primary key or the event's index finds the few rows asked for.
+func (d Dialect) unindexed(col string) string {
+	if d == SQLite {
+		return "+" + col
+	}
+	return col
+}
+
 // flushers is how many group-commit transactions may run at once when
 // full batches queue up: one on SQLite, which has one writer, and two on
 // servers.

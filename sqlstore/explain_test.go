@@ -424,6 +424,47 @@ func TestListByStatusPlan(t *testing.T) {
 	}
 }
 
+// On SQLite, which plans without statistics, the writes that name a few
+// attempts find them by key, however many they name, and never read every
+// pending attempt through an index on status: a claim's lease and a
+// release by primary key, a Cancel by event through the event's index
+// (200 pending attempts of 20,000 here; a backlog makes them many more).
+func TestSQLiteWritesFindRowsByKey(t *testing.T) {
+	s, db, now := plannedStore(t, planEngine{"sqlite", "", ""}, "kplan_")
+	table := s.prefix + "attempts"
+	byID := "USING INDEX sqlite_autoindex_" + table + "_1 (id=?)"
+	for _, n := range []int{1, 2, 3, 8, 16, 64} {
+		ids := make([]any, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%026d", i)
+		}
+		lease := s.dialect.rebind(s.q.claimUpdatePrefix + placeholders(n))
+		text := strings.Join(explain(t, db, "sqlite", "lease", lease, append([]any{"o", s.dialect.timeArg(now)}, ids...)...), "\n")
+		require.Contains(t, text, byID, "a lease of %d attempts", n)
+		release := s.dialect.rebind(s.q.release + placeholders(n))
+		text = strings.Join(explain(t, db, "sqlite", "release", release, append([]any{"o"}, ids...)...), "\n")
+		require.Contains(t, text, byID, "a release of %d attempts", n)
+	}
+	for _, c := range []struct {
+		req   delivery.CancelRequest
+		index string
+	}{
+		{delivery.CancelRequest{EventID: "evt_7", Now: now}, `_number \(event_id=\?\)`},
+		{delivery.CancelRequest{EventID: "evt_7", EndpointID: "ep_7", Now: now}, `_number \(event_id=\? AND endpoint_id=\?\)`},
+		// The leases an endpoint holds, or its pending attempts.
+		{delivery.CancelRequest{EndpointID: "ep_7", Now: now}, `_(leased|queue) \(endpoint_id=\?`},
+	} {
+		mark, cancel, args := s.cancelStatements(c.req)
+		for _, q := range []string{mark, cancel} {
+			text := strings.Join(explain(t, db, "sqlite", "cancel", q, args...), "\n")
+			require.Regexp(t, "USING (COVERING )?INDEX "+table+c.index, text, "%+v", c.req)
+		}
+	}
+	n, err := s.Cancel(context.Background(), delivery.CancelRequest{EventID: "evt_7", Now: now})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the event's pending attempt")
+}
+
 // A claim on PostgreSQL reads what it takes, not the backlog, even when
 // the statistics were gathered while nothing was pending, as they are in a
 // store whose queue was empty at its last ANALYZE and has since filled:

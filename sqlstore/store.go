@@ -239,11 +239,11 @@ func newQueries(d Dialect, prefix, notifyChannel, batchEndpoints string) queries
 		get:             r("SELECT " + columns + " FROM " + table + " WHERE id = ?"),
 		event:           r("SELECT event_type, payload FROM " + events + " WHERE event_id = ?"),
 		release: "UPDATE " + table + " SET lease_owner = NULL, lease_until = NULL, " +
-			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE status = 2 AND lease_owner = ? AND id IN ",
+			"status = CASE WHEN cancel_requested THEN 3 ELSE status END WHERE " + d.unindexed("status") + " = 2 AND lease_owner = ? AND id IN ",
 		// reclaimed is set before lease_owner: MySQL assigns left to right,
 		// each assignment seeing the ones before it.
 		claimUpdatePrefix: "UPDATE " + table + " SET reclaimed = (reclaimed OR lease_owner IS NOT NULL), lease_owner = ?, lease_until = ? " +
-			"WHERE status = 2 AND id IN ",
+			"WHERE " + d.unindexed("status") + " = 2 AND id IN ",
 		list:           "SELECT " + columns + " FROM " + table,
 		insertTxSuffix: " ON CONFLICT DO NOTHING RETURNING id, " + notify,
 		undo:           "DELETE FROM " + table + " WHERE id IN ",
@@ -841,25 +841,13 @@ func (s *Store) Cancel(ctx context.Context, req delivery.CancelRequest) (int, er
 	if err := req.Validate(); err != nil {
 		return 0, fmt.Errorf("sqlstore: %w", err)
 	}
-	var where []string
-	var args []any
-	if req.EventID != "" {
-		where, args = append(where, "event_id = ?"), append(args, req.EventID)
-	}
-	if req.EndpointID != "" {
-		where, args = append(where, "endpoint_id = ?"), append(args, req.EndpointID)
-	}
-	now := s.dialect.timeArg(req.Now)
-	table := s.prefix + "attempts"
-	cond := " WHERE status = 2 AND " + strings.Join(where, " AND ")
-	held := " AND lease_owner IS NOT NULL AND lease_until > ?"
-	free := " AND (lease_owner IS NULL OR lease_until <= ?)"
+	mark, cancel, args := s.cancelStatements(req)
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.dialect.rebind("UPDATE "+table+" SET cancel_requested = TRUE"+cond+held), append(args, now)...); err != nil {
+		if _, err := tx.ExecContext(ctx, mark, args...); err != nil {
 			return fmt.Errorf("sqlstore: cancel: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, s.dialect.rebind("UPDATE "+table+" SET status = 3, lease_owner = NULL, lease_until = NULL"+cond+free), append(args, now)...)
+		res, err := tx.ExecContext(ctx, cancel, args...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: cancel: %w", err)
 		}
@@ -867,6 +855,32 @@ func (s *Store) Cancel(ctx context.Context, req delivery.CancelRequest) (int, er
 		return err
 	})
 	return int(n), err
+}
+
+// cancelStatements returns the statements of Cancel, which take the same
+// arguments: mark asks the holders of leased attempts to cancel them,
+// cancel cancels those no lease holds.
+func (s *Store) cancelStatements(req delivery.CancelRequest) (mark, cancel string, args []any) {
+	var where []string
+	if req.EventID != "" {
+		where, args = append(where, "event_id = ?"), append(args, req.EventID)
+	}
+	if req.EndpointID != "" {
+		where, args = append(where, "endpoint_id = ?"), append(args, req.EndpointID)
+	}
+	args = append(args, s.dialect.timeArg(req.Now))
+	table := s.prefix + "attempts"
+	// By event, the index of attempt numbers finds the event's few
+	// attempts; by endpoint alone, the queue index its pending ones.
+	status := "status"
+	if req.EventID != "" {
+		status = s.dialect.unindexed(status)
+	}
+	cond := " WHERE " + status + " = 2 AND " + strings.Join(where, " AND ")
+	mark = s.dialect.rebind("UPDATE " + table + " SET cancel_requested = TRUE" + cond + " AND lease_owner IS NOT NULL AND lease_until > ?")
+	cancel = s.dialect.rebind("UPDATE " + table + " SET status = 3, lease_owner = NULL, lease_until = NULL" + cond +
+		" AND (lease_owner IS NULL OR lease_until <= ?)")
+	return mark, cancel, args
 }
 
 // Get implements delivery.Store.
@@ -980,9 +994,7 @@ func (s *Store) listQuery(q delivery.ListQuery, limit int) (string, []any) {
 		// that no index serves).
 		column := "status"
 		if slices.Contains(q.Statuses, delivery.StatusSuccess) {
-			if s.dialect == SQLite {
-				column = "+status"
-			}
+			column = s.dialect.unindexed(column)
 		} else {
 			where = append(where, "status <> 0")
 		}
