@@ -264,6 +264,22 @@ func plannedStore(t *testing.T, e planEngine, tag string) (*Store, *sql.DB, time
 	return s, db, now
 }
 
+// updateAnalyzed runs update, a statement without parameters, on the
+// attempts table of engine, then brings the engine's statistics of it up
+// to date, as a store that has run a while has them.
+func updateAnalyzed(t *testing.T, db *sql.DB, engine, table, update string) {
+	ctx := context.Background()
+	_, err := db.ExecContext(ctx, update)
+	require.NoError(t, err)
+	switch engine {
+	case "postgres":
+		_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+table)
+	case "mysql":
+		_, err = db.ExecContext(ctx, "ANALYZE TABLE "+table)
+	}
+	require.NoError(t, err)
+}
+
 // explain returns the lines of the plan of query on engine, each as
 // column=value pairs, and logs them under what.
 func explain(t *testing.T, db *sql.DB, engine, what, query string, args ...any) []string {
@@ -371,15 +387,7 @@ func TestListByStatusPlan(t *testing.T) {
 			ctx := context.Background()
 			s, db, _ := plannedStore(t, e, "splan_")
 			table := s.prefix + "attempts"
-			_, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = 1 WHERE status = 0 AND id LIKE '%7'")
-			require.NoError(t, err)
-			switch e.name {
-			case "postgres":
-				_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+table)
-			case "mysql":
-				_, err = db.ExecContext(ctx, "ANALYZE TABLE "+table)
-			}
-			require.NoError(t, err)
+			updateAnalyzed(t, db, e.name, table, "UPDATE "+table+" SET status = 1 WHERE status = 0 AND id LIKE '%7'")
 			for _, c := range []struct {
 				name   string
 				status delivery.Status
@@ -508,15 +516,7 @@ func TestPortalPlans(t *testing.T) {
 			ctx := context.Background()
 			s, db, now := plannedStore(t, e, "vplan_")
 			table := s.prefix + "attempts"
-			_, err := db.ExecContext(ctx, s.dialect.rebind("UPDATE "+table+" SET attempted_at = scheduled_at, event_type = CASE WHEN endpoint_id IN ('ep_1', 'ep_2', 'ep_3') THEN 'invoice.failed' ELSE 'invoice.paid' END WHERE status = 0"))
-			require.NoError(t, err)
-			switch e.name {
-			case "postgres":
-				_, err = db.ExecContext(ctx, "VACUUM ANALYZE "+table)
-			case "mysql":
-				_, err = db.ExecContext(ctx, "ANALYZE TABLE "+table)
-			}
-			require.NoError(t, err)
+			updateAnalyzed(t, db, e.name, table, "UPDATE "+table+" SET attempted_at = scheduled_at, event_type = CASE WHEN endpoint_id IN ('ep_1', 'ep_2', 'ep_3') THEN 'invoice.failed' ELSE 'invoice.paid' END WHERE status = 0")
 
 			scope := []string{"ep_1", "ep_7", "ep_9"}
 			act := delivery.ActivityQuery{EndpointIDs: scope, From: now.Add(-24 * time.Hour), Step: time.Hour, Buckets: 24}

@@ -1,4 +1,4 @@
--- The schema of pgbench_queue_table.sql: sqlstore's, with pending work
+-- The schema of pgbench_ceiling.sql with queue=1: sqlstore's, with pending work
 -- moved out of the attempts table. The queue table holds one row per
 -- pending attempt, with the columns a claim reads; the attempts table
 -- keeps only the indexes on columns that never change. The indexes that
