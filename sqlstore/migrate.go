@@ -277,14 +277,13 @@ func (s *Store) applyMigration(ctx context.Context, conn *sql.Conn, table string
 }
 
 // Drop deletes everything Migrate created: the Store's tables, with every
-// attempt and event in them, and on PostgreSQL its claim and complete
-// functions. It is
+// attempt and event in them, and on PostgreSQL its claim function. It is
 // for tests that share a database, and for removing the library; nothing
 // calls it implicitly. Dropping what does not exist is not an error.
 func (s *Store) Drop(ctx context.Context) error {
 	var stmts []string
 	if s.dialect == Postgres {
-		stmts = append(stmts, "DROP FUNCTION IF EXISTS "+s.prefix+"claim", "DROP FUNCTION IF EXISTS "+s.prefix+"complete")
+		stmts = append(stmts, "DROP FUNCTION IF EXISTS "+s.prefix+"claim")
 	}
 	for _, table := range []string{"attempts", "events", "endpoints", "schema_migrations"} {
 		stmts = append(stmts, "DROP TABLE IF EXISTS "+s.prefix+table)

@@ -501,9 +501,9 @@ func migrated(db *sql.DB, prefix string, drop bool) (delivery.Store, func(), err
 
 // analyze runs ANALYZE on s's PostgreSQL tables at dsn. Until a table is
 // first analyzed, the planner plans statements for the near-empty table
-// it saw at their first run, and a claim then reads the attempts table
-// whole (see the sqlstore docs); autovacuum analyzes it within its first
-// minute.
+// it saw at their first run, and a completion then reads the attempts
+// table whole (see the sqlstore docs); autovacuum analyzes it within its
+// first minute.
 func analyze(dsn string, s *sqlstore.Store) error {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
