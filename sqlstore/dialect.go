@@ -94,10 +94,12 @@ func (d Dialect) lockSkipLocked() string {
 }
 
 // unindexed returns col as a term that no index serves on SQLite, with a
-// unary plus, and col itself elsewhere. SQLite plans without statistics:
-// given an equality on status and a few IDs or an event, it may read
+// unary plus, and col itself elsewhere: where indexHint names the index a
+// statement must read, unindexed only keeps one term from choosing one.
+// SQLite plans without statistics: given a term on status, it may read
 // every attempt of that status through an index on status, where the
-// primary key or the event's index finds the few rows asked for.
+// primary key finds the few IDs asked for, the event's index an event's
+// attempts, or a scan in ID order a page of successes.
 func (d Dialect) unindexed(col string) string {
 	if d == SQLite {
 		return "+" + col

@@ -401,26 +401,27 @@ func TestListByStatusPlan(t *testing.T) {
 				query, args := s.listQuery(q, 50)
 				plan := explain(t, db, e.name, c.name, query, args...)
 				text := strings.Join(plan, "\n")
-				switch {
-				case e.name == "sqlite" && c.index != "":
-					require.Contains(t, text, "USING INDEX "+table+c.index+" (status=?)", c.name)
-				case e.name == "sqlite":
-					require.Regexp(t, `SCAN `+table+` USING INDEX sqlite_autoindex_`+table+`_1\b`, text, c.name)
-				case e.name != "sqlite" && c.status == delivery.StatusPending:
-					// The status index holds pending attempts on SQLite
-					// alone (see the package docs).
-					continue
-				case e.name == "postgres" && c.index != "":
-					require.Contains(t, text, "Index Scan Backward using "+table+c.index+" ", c.name)
-				case e.name == "postgres":
-					require.Contains(t, text, "Index Scan Backward using "+table+"_pkey", c.name)
-				case e.name == "mysql":
-					require.NotContains(t, mysqlTableLine(plan, table), "type=ALL", c.name)
+				// No index holds pending attempts in ID order on
+				// PostgreSQL (see the package docs): their plan is not
+				// checked there.
+				if e.name != "postgres" || c.status != delivery.StatusPending {
+					switch {
+					case e.name == "sqlite" && c.index != "":
+						require.Contains(t, text, "USING INDEX "+table+c.index+" (status=?)", c.name)
+					case e.name == "sqlite":
+						require.Regexp(t, `SCAN `+table+` USING INDEX sqlite_autoindex_`+table+`_1\b`, text, c.name)
+					case e.name == "postgres" && c.index != "":
+						require.Contains(t, text, "Index Scan Backward using "+table+c.index+" ", c.name)
+					case e.name == "postgres":
+						require.Contains(t, text, "Index Scan Backward using "+table+"_pkey", c.name)
+					case e.name == "mysql":
+						require.NotContains(t, mysqlTableLine(plan, table), "type=ALL", c.name)
+					}
+					require.NotContains(t, text, "TEMP B-TREE", c.name)
+					require.NotContains(t, text, "Sort", c.name)
+					require.NotContains(t, text, "Seq Scan", c.name)
+					require.NotContains(t, text, "filesort", c.name)
 				}
-				require.NotContains(t, text, "TEMP B-TREE", c.name)
-				require.NotContains(t, text, "Sort", c.name)
-				require.NotContains(t, text, "Seq Scan", c.name)
-				require.NotContains(t, text, "filesort", c.name)
 				page, err := s.List(ctx, q)
 				require.NoError(t, err)
 				require.Len(t, page.Attempts, q.PageLimit(), c.name)
