@@ -283,3 +283,11 @@ func (s *Store) lease(r *row, req delivery.ClaimRequest, probe bool) delivery.Jo
 		TraceParent: r.traceParent,
 	}
 }
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

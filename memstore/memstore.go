@@ -171,7 +171,15 @@ func (s *Store) add(j delivery.Job) {
 	if r.lease.Owner != "" && r.lease.Until.After(claimable) {
 		claimable = r.lease.Until
 	}
-	s.lower(r.ep, claimable)
+	if !r.ep.saturated {
+		// New work gives its endpoint a turn from when it may be claimed,
+		// but not before the Now of the claim that last parked the
+		// endpoint (work scheduled earlier was not there to wait then), and
+		// not at all when that claim left it without room: new work gives
+		// it none, and it waits at its place in line for a lease to end
+		// or a completion.
+		s.lower(r.ep, later(claimable, r.ep.parkedAt))
+	}
 	if i, _ := slices.BinarySearch(s.ids, id); i == len(s.ids) {
 		s.ids = append(s.ids, id)
 	} else {

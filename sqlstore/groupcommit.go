@@ -16,7 +16,8 @@ import (
 // one transaction carries.
 const DefaultGroupCommit = 128
 
-// write is one Insert or Complete waiting for its transaction.
+// write is one Insert or Complete, or on SQLite one Claim, waiting for its
+// transaction.
 type write struct {
 	// jobs are an Insert's checked jobs.
 	jobs []delivery.Job
@@ -26,6 +27,10 @@ type write struct {
 	args  []any
 	final delivery.Attempt
 	next  *delivery.Job
+	// claim is a Claim's request, and claimed what it leased, set when
+	// its transaction committed.
+	claim   *delivery.ClaimRequest
+	claimed []delivery.Job
 
 	ctx context.Context
 	// taken is set, under committer.mu, once a transaction holds the write.
@@ -221,6 +226,12 @@ func (s *Store) runWrite(ctx context.Context, q querier, w *write, ds deltas, ev
 
 // writeAlone runs w in a transaction of its own.
 func (s *Store) writeAlone(ctx context.Context, w *write) error {
+	if w.claim != nil {
+		return s.inTx(ctx, func(tx *sql.Tx) (err error) {
+			w.claimed, err = s.claimIn(ctx, tx, *w.claim)
+			return err
+		})
+	}
 	if s.dialect == Postgres {
 		// As a batch of one; w.err may hold the outcome of a shared batch
 		// that failed.
@@ -251,7 +262,8 @@ func (s *Store) runBatch(ctx context.Context, batch []*write) error {
 }
 
 // runEach runs each write of batch with its own statements, in one
-// transaction.
+// transaction. Claims run last, so that they see the room and the turns
+// that the batch's completions and new attempts give endpoints.
 func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	s.stmts.prepareAll(ctx)
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -276,7 +288,12 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	// completion failed, or a cancel dropped it), unless the completed
 	// attempt's event is the same and keeps it.
 	var dropped []string
+	var claims []*write
 	for _, w := range batch {
+		if w.claim != nil {
+			claims = append(claims, w)
+			continue
+		}
 		if w.err = s.runWrite(ctx, tx, w, ds, false); w.err != nil && !soft(w.err) {
 			_ = tx.Rollback()
 			return w.err
@@ -292,6 +309,12 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 	if err := s.applyDeltas(ctx, tx, ds); err != nil {
 		_ = tx.Rollback()
 		return err
+	}
+	for _, w := range claims {
+		if w.claimed, w.err = s.claimIn(ctx, tx, *w.claim); w.err != nil {
+			_ = tx.Rollback()
+			return w.err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)

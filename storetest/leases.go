@@ -71,16 +71,20 @@ func testReleaseEndedLease(t *testing.T, s delivery.Store) {
 // when that owner releases it instead; by event and by endpoint alike.
 func testCancelSurvivesTakeover(t *testing.T, s delivery.Store) {
 	ctx := context.Background()
-	for _, req := range []delivery.CancelRequest{{EventID: "evt_1"}, {EndpointID: "ep_9"}} {
+	for i, req := range []delivery.CancelRequest{{EventID: "evt_1"}, {EndpointID: "ep_9"}} {
+		// Each round an hour later, as a Store's clock runs: an endpoint's
+		// new work waits for no claim before the last one that served it.
+		at := base.Add(time.Duration(i) * time.Hour)
 		done, released := pending("evt_1", "ep_9"), pending("evt_1", "ep_9")
+		done.ScheduledAt, released.ScheduledAt = at, at
 		insert(t, s, done, released)
-		require.Len(t, claim(t, s, "dead", base, 10), 2, "leased until base+1m")
-		req.Now = base.Add(time.Second)
+		require.Len(t, claim(t, s, "dead", at, 10), 2, "leased until a minute later")
+		req.Now = at.Add(time.Second)
 		n, err := s.Cancel(ctx, req)
 		require.NoError(t, err)
 		require.Zero(t, n, "both are in flight")
 
-		jobs := claim(t, s, "w1", base.Add(2*time.Minute), 10)
+		jobs := claim(t, s, "w1", at.Add(2*time.Minute), 10)
 		require.Equal(t, []string{done.ID, released.ID}, jobIDs(jobs))
 		f := completed(done, delivery.StatusFailure)
 		retry := pending("evt_1", "ep_9")
@@ -92,7 +96,7 @@ func testCancelSurvivesTakeover(t *testing.T, s delivery.Store) {
 		require.NoError(t, s.Release(ctx, "w1", released.ID))
 		requireStored(t, s, completed(released, delivery.StatusCanceled))
 	}
-	require.Empty(t, claim(t, s, "w2", base.Add(time.Hour), 10))
+	require.Empty(t, claim(t, s, "w2", base.Add(3*time.Hour), 10))
 }
 
 // testInsertLeases checks that a lease is both an owner and an end, or

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.Store) {
 		{"Claim", testClaim},
 		{"ClaimLeases", testClaimLeases},
 		{"ClaimEarlierNow", testClaimEarlierNow},
+		{"ClaimBackdatedWork", testClaimBackdatedWork},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"TraceParent", testTraceParent},
 		{"QueueStats", testQueueStats},
@@ -470,19 +471,30 @@ func testClaim(t *testing.T, s delivery.Store) {
 
 	require.Empty(t, claim(t, s, "w1", base.Add(-time.Hour), 10), "nothing is due yet")
 
-	// ep_1 waits since early was due, ep_2 since same2 was: each is
-	// served once before either is served twice.
+	// ep_1 waits since early was due, ep_2 since same2 was: ep_1 is served
+	// first. The claim's second attempt is ep_2's, when the Store goes
+	// round the endpoints one attempt at a time, or ep_1's next, when it
+	// serves each in one piece (see Fair claims).
 	jobs := claim(t, s, "w1", base, 2)
-	require.Equal(t, []string{early.ID, same2.ID}, jobIDs(jobs), "endpoints in turn, at most Limit, earliest first")
+	require.Len(t, jobs, 2, "at most Limit, and no fewer while more are due")
+	require.Equal(t, early.ID, jobs[0].Attempt.ID, "endpoints in turn, earliest first")
 	require.Equal(t, []byte(`{"attempt":"`+early.ID+`"}`), jobs[0].Payload)
 	requireSame(t, early, jobs[0].Attempt)
 	require.Equal(t, "w1", jobs[0].Lease.Owner)
 	require.True(t, base.Add(time.Minute).Equal(jobs[0].Lease.Until))
 	require.False(t, jobs[0].Reclaimed)
+	left := same1
+	switch jobs[1].Attempt.ID {
+	case same2.ID:
+	case same1.ID:
+		left = same2
+	default:
+		t.Fatalf("the second attempt claimed is %s, neither ep_2's earliest (%s) nor ep_1's next (%s)", jobs[1].Attempt.ID, same2.ID, same1.ID)
+	}
 
 	// Due exactly at Now counts; later and final ones do not.
 	jobs = claim(t, s, "w2", base.Add(2*time.Second), 10)
-	require.Equal(t, []string{same1.ID, late.ID}, jobIDs(jobs), "earliest first, ties by ID")
+	require.Equal(t, []string{left.ID, late.ID}, jobIDs(jobs), "earliest first, ties by ID")
 	require.Empty(t, claim(t, s, "w3", base.Add(2*time.Second), 10))
 }
 
@@ -526,6 +538,26 @@ func testClaimEarlierNow(t *testing.T, s delivery.Store) {
 	jobs := claim(t, s, "w4", base.Add(time.Minute), 10)
 	require.Equal(t, []string{b.ID}, jobIDs(jobs), "b's lease ends at its Until")
 	require.True(t, jobs[0].Reclaimed)
+}
+
+// testClaimBackdatedWork checks that new work scheduled before the Now of
+// the claim that last served its endpoint (as from a process whose clock
+// lags) does not move the endpoint ahead of one that was waiting then.
+func testClaimBackdatedWork(t *testing.T, s delivery.Store) {
+	a1, b1 := pending("evt_1", "ep_1"), pending("evt_2", "ep_2")
+	a1.ScheduledAt, b1.ScheduledAt = base.Add(-2*time.Second), base.Add(-time.Second)
+	a2 := pending("evt_3", "ep_1")
+	a2.ScheduledAt = base.Add(-2 * time.Second)
+	insert(t, s, a1, b1, a2)
+	require.Equal(t, []string{a1.ID}, jobIDs(claim(t, s, "w1", base, 1)), "ep_1 waits since base-2s, ep_2 since base-1s")
+
+	// ep_1 went behind ep_2, which was waiting at base; work of ep_1
+	// scheduled at base-3s does not put it back in front.
+	backdated := pending("evt_4", "ep_1")
+	backdated.ScheduledAt = base.Add(-3 * time.Second)
+	insert(t, s, backdated)
+	require.Equal(t, []string{b1.ID}, jobIDs(claim(t, s, "w2", base.Add(time.Second), 1)), "ep_2's turn")
+	require.Equal(t, []string{backdated.ID}, jobIDs(claim(t, s, "w3", base.Add(2*time.Second), 1)), "then ep_1's earliest")
 }
 
 // traceParents are W3C traceparents of the longest and shortest kinds a
