@@ -105,13 +105,20 @@ const (
 // Claim serves endpoints in turn, not attempts in schedule order, so that
 // one endpoint's backlog never delays another endpoint's due attempt:
 //   - Each endpoint with due, claimable attempts waits in line from the
-//     time its earliest one became due. A claim serves the endpoints at
-//     the head of the line, taking from each as many as it may (up to
-//     PerEndpoint leased at once) but going round them one attempt at a
-//     time, so that a claim whose Limit runs out serves as many endpoints
-//     as it can. An endpoint served that still has due work goes to the
+//     time its earliest one became due, but not from before the Now of
+//     the claim that last served it: work scheduled earlier (by a process
+//     whose clock lags) was not there to wait then. A claim serves the
+//     endpoints at the head of the line, taking from each as many as it
+//     may (up to PerEndpoint leased at once), in turn, until Limit runs
+//     out. A Store may go round them one attempt at a time, so that a
+//     claim whose Limit runs out serves as many endpoints as it can, or
+//     serve each in one piece, so that its attempts are sent and recorded
+//     together; either way each endpoint served gets its earliest
+//     attempts. An endpoint served that still has due work goes to the
 //     back of the line, behind every endpoint already waiting at the
-//     claim's Now.
+//     claim's Now; one served to its limit waits at its place, whatever
+//     new work it gets, until one of its attempts is completed or
+//     released, or a lease of it ends.
 //   - The turns follow the claims' Now: an endpoint served by a claim
 //     waits for its next turn until that claim's Now, so that a claim
 //     with an earlier Now (a process whose clock lags) does not serve it.
