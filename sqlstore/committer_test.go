@@ -3,11 +3,14 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/webhookkit/delivery"
 )
 
 // fakeCommitter returns a committer whose alone writes wait for release,
@@ -115,4 +118,66 @@ func TestCommitterGroupCommitOneRunsEveryWriteAlone(t *testing.T) {
 	c.max = 1
 	require.EqualError(t, c.do(context.Background(), &write{id: "x"}), "alone x")
 	require.Empty(t, batches())
+}
+
+// TestSQLiteClaimRunsInTheGroupCommit queues a claim, then a completion
+// that frees the endpoint's one place, behind a running transaction on
+// SQLite: both run in the next transaction, the claim after the
+// completion, so that it takes the attempt the completion made room for.
+func TestSQLiteClaimRunsInTheGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "claim.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(db, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	attempt := func(id string) delivery.Attempt {
+		return delivery.Attempt{ID: id, EventID: "evt_" + id, EndpointID: "ep_1", EndpointURL: "https://example.com/",
+			Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
+	}
+	sent, due := attempt("01SENT"), attempt("02DUE")
+	require.NoError(t, s.Insert(ctx,
+		delivery.Job{Attempt: sent, Lease: delivery.Lease{Owner: "w0", Until: now.Add(time.Hour)}},
+		delivery.Job{Attempt: due}))
+	var batches [][2]int
+	s.commits.onBatch = func(b []*write) {
+		claims := 0
+		for _, w := range b {
+			if w.claim != nil {
+				claims++
+			}
+		}
+		batches = append(batches, [2]int{len(b), claims})
+	}
+
+	// As if a transaction were running: writes queue up.
+	s.commits.mu.Lock()
+	s.commits.running++
+	s.commits.mu.Unlock()
+	claimed := make(chan []delivery.Job, 1)
+	go func() {
+		jobs, err := s.Claim(ctx, delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 10, PerEndpoint: 1})
+		if err != nil {
+			jobs = nil
+		}
+		claimed <- jobs
+	}()
+	waitQueued(t, s.commits, 1)
+	completed := make(chan error, 1)
+	final := sent
+	final.Status, final.AttemptedAt, final.ResponseStatusCode = delivery.StatusSuccess, now, 204
+	go func() { completed <- s.Complete(ctx, final, nil) }()
+	waitQueued(t, s.commits, 2)
+	s.commits.mu.Lock()
+	s.commits.running--
+	s.commits.startFlusher()
+	s.commits.mu.Unlock()
+
+	require.NoError(t, <-completed)
+	jobs := <-claimed
+	require.Len(t, jobs, 1, "the claim ran after the completion that freed the endpoint's place")
+	require.Equal(t, due.ID, jobs[0].Attempt.ID)
+	require.Equal(t, [][2]int{{2, 1}}, batches, "one transaction held the claim and the completion")
 }

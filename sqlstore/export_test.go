@@ -8,7 +8,7 @@ import (
 
 // OnBatch makes s tell f the size of every group-commit batch. Call it
 // before s is used.
-func OnBatch(s *Store, f func(n int)) { s.commits.onBatch = f }
+func OnBatch(s *Store, f func(n int)) { s.commits.onBatch = func(batch []*write) { f(len(batch)) } }
 
 // InsertAttempts stores jobs in the attempts table alone, as a Store of
 // the first schema did: without a trace parent.

@@ -61,8 +61,8 @@ type committer struct {
 	// one write in a transaction of its own.
 	run   func(ctx context.Context, batch []*write) error
 	alone func(ctx context.Context, w *write) error
-	// onBatch, when set (by tests), is told the size of every batch.
-	onBatch func(n int)
+	// onBatch, when set (by tests), is told every batch.
+	onBatch func(batch []*write)
 
 	mu      sync.Mutex
 	queue   []*write
@@ -150,7 +150,7 @@ func (c *committer) flush() {
 // commit runs batch in one transaction and tells each write its outcome.
 func (c *committer) commit(batch []*write) {
 	if c.onBatch != nil {
-		c.onBatch(len(batch))
+		c.onBatch(batch)
 	}
 	ctx, cancel := batchContext(batch)
 	defer cancel()
