@@ -67,3 +67,53 @@ func TestClaimAfterSkippedRow(t *testing.T) {
 		}
 	}
 }
+
+// A claim shares its Limit out between the endpoints at the head of the
+// line as delivery.Store allows it to: on SQLite each endpoint in one
+// piece, up to its room, then the next; on PostgreSQL and MySQL one
+// attempt at a time round them. An endpoint left unserved keeps its place
+// at the head of the line.
+func TestClaimSharesLimitOut(t *testing.T) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore(t, e.open(t))
+			byEndpoint := map[string][]delivery.Attempt{}
+			for i, ep := range []string{"ep_1", "ep_2", "ep_3"} {
+				for range 3 {
+					a := attempt("evt_" + ep)
+					a.EndpointID = ep
+					a.ScheduledAt = a.ScheduledAt.Add(time.Duration(i) * time.Second)
+					require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: a, Payload: []byte(`{}`)}))
+					byEndpoint[ep] = append(byEndpoint[ep], a)
+				}
+			}
+			now := byEndpoint["ep_3"][0].ScheduledAt.Add(time.Second)
+			req := delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 4, PerEndpoint: 3}
+			jobs, err := s.Claim(ctx, req)
+			require.NoError(t, err)
+			got := map[string]int{}
+			for _, j := range jobs {
+				got[j.Attempt.EndpointID]++
+			}
+			want := map[string]int{"ep_1": 2, "ep_2": 1, "ep_3": 1}
+			if e.dialect == sqlstore.SQLite {
+				want = map[string]int{"ep_1": 3, "ep_2": 1}
+			}
+			require.Equal(t, want, got)
+
+			// The next claim serves first the endpoint left unserved, on
+			// SQLite; elsewhere all three were served, and went behind in
+			// the order of their IDs.
+			req.Limit = 1
+			jobs, err = s.Claim(ctx, req)
+			require.NoError(t, err)
+			require.Len(t, jobs, 1)
+			next := "ep_1"
+			if e.dialect == sqlstore.SQLite {
+				next = "ep_3"
+			}
+			require.Equal(t, next, jobs[0].Attempt.EndpointID)
+		})
+	}
+}
