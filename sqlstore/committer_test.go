@@ -181,3 +181,45 @@ func TestSQLiteClaimRunsInTheGroupCommit(t *testing.T) {
 	require.Equal(t, due.ID, jobs[0].Attempt.ID)
 	require.Equal(t, [][2]int{{2, 1}}, batches, "one transaction held the claim and the completion")
 }
+
+// TestSQLiteClaimOfAGoneCaller queues a claim behind a running transaction
+// on SQLite and cancels its context once the next transaction holds it:
+// it returns the context's error and leases nothing, so that the next
+// claim takes the attempt as never sent.
+func TestSQLiteClaimOfAGoneCaller(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "claim.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(db, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(ctx))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	due := delivery.Attempt{ID: "01DUE", EventID: "evt_1", EndpointID: "ep_1", EndpointURL: "https://example.com/",
+		Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
+	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: due}))
+	req := delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 10, PerEndpoint: 4}
+
+	s.commits.mu.Lock()
+	s.commits.running++
+	s.commits.mu.Unlock()
+	gone, cancel := context.WithCancel(ctx)
+	claimed := make(chan error, 1)
+	go func() {
+		_, err := s.Claim(gone, req)
+		claimed <- err
+	}()
+	waitQueued(t, s.commits, 1)
+	s.commits.onBatch = func([]*write) { cancel() }
+	s.commits.mu.Lock()
+	s.commits.running--
+	s.commits.startFlusher()
+	s.commits.mu.Unlock()
+	require.ErrorIs(t, <-claimed, context.Canceled)
+
+	req.Owner = "w2"
+	jobs, err := s.Claim(ctx, req)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1, "the gone caller's claim leased nothing")
+	require.False(t, jobs[0].Reclaimed)
+}

@@ -439,12 +439,25 @@ func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]deliver
 	err := retryDeadlocks(ctx, func() (err error) {
 		if s.dialect == SQLite {
 			// SQLite runs one transaction at a time: a claim shares the
-			// group commit's, which saves a commit and writes the pages that
-			// both change once.
-			w := &write{claim: &req}
-			err = s.commits.do(ctx, w)
+			// group commit's, which saves a commit. It waits for that
+			// transaction even when ctx ends, so that what it leased for
+			// a caller who has gone is given back, not left leased until
+			// the lease ends, when the next claim would take it for an
+			// attempt that may have been sent.
+			w := &write{claim: &req, claimCtx: ctx}
+			if err = s.commits.do(context.WithoutCancel(ctx), w); err != nil {
+				return err
+			}
+			if err = ctx.Err(); err != nil {
+				if len(w.claimed) > 0 {
+					if rerr := s.Release(context.WithoutCancel(ctx), req.Owner, jobIDs(w.claimed)...); rerr != nil {
+						return errors.Join(err, rerr)
+					}
+				}
+				return err
+			}
 			jobs = w.claimed
-			return err
+			return nil
 		}
 		if s.dialect == Postgres {
 			jobs, err = s.pgClaim(ctx, req)

@@ -27,10 +27,11 @@ type write struct {
 	args  []any
 	final delivery.Attempt
 	next  *delivery.Job
-	// claim is a Claim's request, and claimed what it leased, set when
-	// its transaction committed.
-	claim   *delivery.ClaimRequest
-	claimed []delivery.Job
+	// claim is a Claim's request, claimCtx its caller's context (a claim
+	// whose caller has gone is not run), and claimed what it leased.
+	claim    *delivery.ClaimRequest
+	claimCtx context.Context
+	claimed  []delivery.Job
 
 	ctx context.Context
 	// taken is set, under committer.mu, once a transaction holds the write.
@@ -227,6 +228,9 @@ func (s *Store) runWrite(ctx context.Context, q querier, w *write, ds deltas, ev
 // writeAlone runs w in a transaction of its own.
 func (s *Store) writeAlone(ctx context.Context, w *write) error {
 	if w.claim != nil {
+		if err := w.claimCtx.Err(); err != nil {
+			return err
+		}
 		return s.inTx(ctx, func(tx *sql.Tx) (err error) {
 			w.claimed, err = s.claimIn(ctx, tx, *w.claim)
 			return err
@@ -311,6 +315,9 @@ func (s *Store) runEach(ctx context.Context, batch []*write) error {
 		return err
 	}
 	for _, w := range claims {
+		if w.err = w.claimCtx.Err(); w.err != nil {
+			continue
+		}
 		if w.claimed, w.err = s.claimIn(ctx, tx, *w.claim); w.err != nil {
 			_ = tx.Rollback()
 			return w.err
