@@ -422,11 +422,12 @@ func (s *Store) flushUpsert(ctx context.Context, q querier, args []any) error {
 // come (FOR UPDATE SKIP LOCKED, so that concurrent claimers share them
 // out), counts each one's leases in a later statement, which sees every
 // claim committed before the lock was granted, leases each one's due
-// attempts up to its room, going round them one at a time, and gives each
-// its next turn. An endpoint with no room is parked until a completion or
-// the end of a lease brings it back. On PostgreSQL all of it is one call
-// of the claim function that Migrate creates, so that a claim costs one
-// round trip.
+// attempts up to its room, going round them one at a time (on SQLite:
+// each in one piece, in turn), and gives each endpoint it served its next
+// turn. An endpoint with no room is parked until a completion or the end
+// of a lease brings it back. On PostgreSQL all of it is one call of the
+// claim function that Migrate creates, so that a claim costs one round
+// trip; on SQLite it runs in the group commit's transaction.
 func (s *Store) Claim(ctx context.Context, req delivery.ClaimRequest) ([]delivery.Job, error) {
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
