@@ -120,23 +120,44 @@ func TestCommitterGroupCommitOneRunsEveryWriteAlone(t *testing.T) {
 	require.Empty(t, batches())
 }
 
+// sqliteClaimStore returns a migrated Store on a new SQLite file, the
+// time its attempts are due, and a maker of pending attempts of ep_1 due
+// then.
+func sqliteClaimStore(t *testing.T) (*Store, time.Time, func(id string) delivery.Attempt) {
+	db, err := OpenSQLite(filepath.Join(t.TempDir(), "claim.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(db, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return s, now, func(id string) delivery.Attempt {
+		return delivery.Attempt{ID: id, EventID: "evt_" + id, EndpointID: "ep_1", EndpointURL: "https://example.com/",
+			Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
+	}
+}
+
+// holdCommits makes c act as if a transaction ran, so that writes queue
+// up, until the returned func ends it and starts a flusher.
+func holdCommits(c *committer) (release func()) {
+	c.mu.Lock()
+	c.running++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.running--
+		c.startFlusher()
+		c.mu.Unlock()
+	}
+}
+
 // TestSQLiteClaimRunsInTheGroupCommit queues a claim, then a completion
 // that frees the endpoint's one place, behind a running transaction on
 // SQLite: both run in the next transaction, the claim after the
 // completion, so that it takes the attempt the completion made room for.
 func TestSQLiteClaimRunsInTheGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	db, err := OpenSQLite(filepath.Join(t.TempDir(), "claim.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	s, err := New(db, nil)
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	attempt := func(id string) delivery.Attempt {
-		return delivery.Attempt{ID: id, EventID: "evt_" + id, EndpointID: "ep_1", EndpointURL: "https://example.com/",
-			Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
-	}
+	s, now, attempt := sqliteClaimStore(t)
 	sent, due := attempt("01SENT"), attempt("02DUE")
 	require.NoError(t, s.Insert(ctx,
 		delivery.Job{Attempt: sent, Lease: delivery.Lease{Owner: "w0", Until: now.Add(time.Hour)}},
@@ -152,10 +173,7 @@ func TestSQLiteClaimRunsInTheGroupCommit(t *testing.T) {
 		batches = append(batches, [2]int{len(b), claims})
 	}
 
-	// As if a transaction were running: writes queue up.
-	s.commits.mu.Lock()
-	s.commits.running++
-	s.commits.mu.Unlock()
+	release := holdCommits(s.commits)
 	claimed := make(chan []delivery.Job, 1)
 	go func() {
 		jobs, err := s.Claim(ctx, delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 10, PerEndpoint: 1})
@@ -170,10 +188,7 @@ func TestSQLiteClaimRunsInTheGroupCommit(t *testing.T) {
 	final.Status, final.AttemptedAt, final.ResponseStatusCode = delivery.StatusSuccess, now, 204
 	go func() { completed <- s.Complete(ctx, final, nil) }()
 	waitQueued(t, s.commits, 2)
-	s.commits.mu.Lock()
-	s.commits.running--
-	s.commits.startFlusher()
-	s.commits.mu.Unlock()
+	release()
 
 	require.NoError(t, <-completed)
 	jobs := <-claimed
@@ -188,21 +203,11 @@ func TestSQLiteClaimRunsInTheGroupCommit(t *testing.T) {
 // claim takes the attempt as never sent.
 func TestSQLiteClaimOfAGoneCaller(t *testing.T) {
 	ctx := context.Background()
-	db, err := OpenSQLite(filepath.Join(t.TempDir(), "claim.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	s, err := New(db, nil)
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	due := delivery.Attempt{ID: "01DUE", EventID: "evt_1", EndpointID: "ep_1", EndpointURL: "https://example.com/",
-		Status: delivery.StatusPending, AttemptNumber: 1, Trigger: delivery.TriggerFirst, ScheduledAt: now}
-	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: due}))
+	s, now, attempt := sqliteClaimStore(t)
+	require.NoError(t, s.Insert(ctx, delivery.Job{Attempt: attempt("01DUE")}))
 	req := delivery.ClaimRequest{Owner: "w1", Now: now, Until: now.Add(time.Minute), Limit: 10, PerEndpoint: 4}
 
-	s.commits.mu.Lock()
-	s.commits.running++
-	s.commits.mu.Unlock()
+	release := holdCommits(s.commits)
 	gone, cancel := context.WithCancel(ctx)
 	claimed := make(chan error, 1)
 	go func() {
@@ -211,10 +216,7 @@ func TestSQLiteClaimOfAGoneCaller(t *testing.T) {
 	}()
 	waitQueued(t, s.commits, 1)
 	s.commits.onBatch = func([]*write) { cancel() }
-	s.commits.mu.Lock()
-	s.commits.running--
-	s.commits.startFlusher()
-	s.commits.mu.Unlock()
+	release()
 	require.ErrorIs(t, <-claimed, context.Canceled)
 
 	req.Owner = "w2"
