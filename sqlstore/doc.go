@@ -258,10 +258,13 @@
 // On SQLite, which runs one transaction at a time anyway, Claim queues like
 // a write and runs in the same transaction, after the batch's inserts and
 // completions, so that it sees the room and the turns they give. A claim
-// then costs no commit of its own nor a wait for the connection, which
-// SQLite's Store has one of. With claims served in one piece, a drain of
-// 20,000 on SQLite made a fifth fewer commits and ran 1.4 times as fast as
-// with neither (see BENCHMARKS.md).
+// then costs no commit of its own, nor a wait for the one connection that
+// OpenSQLite allows. With claims served in one piece, a drain of 20,000 on
+// SQLite made a fifth fewer commits and ran 1.4 times as fast as with
+// neither (see BENCHMARKS.md). A claim whose context ends while its
+// transaction runs leases nothing: it is skipped, or what it leased is
+// released at once, so that no attempt stays leased to a caller who has
+// gone and is taken over later as if it might have been sent.
 //
 // A write's outcome is its own: one that finds its attempt missing or
 // final gets ErrNotFound or ErrNotPending while the others commit; any
