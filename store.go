@@ -106,8 +106,9 @@ const (
 // one endpoint's backlog never delays another endpoint's due attempt:
 //   - Each endpoint with due, claimable attempts waits in line from the
 //     time its earliest one became due, but not from before the Now of
-//     the claim that last served it: work scheduled earlier (by a process
-//     whose clock lags) was not there to wait then. A claim serves the
+//     the last claim that took its turn (served it, or found it without
+//     room or due work): work scheduled earlier (by a process whose clock
+//     lags) was not there to wait then. A claim serves the
 //     endpoints at the head of the line, taking from each as many as it
 //     may (up to PerEndpoint leased at once), in turn, until Limit runs
 //     out. A Store may go round them one attempt at a time, so that a

@@ -612,8 +612,7 @@ func shareOut(turns []*turn, limit int) {
 
 // claimInPieces selects, on SQLite, each turn's due attempts in one piece,
 // up to its room, in turn, until Limit is reached, and returns the turns
-// it served or found without room, which are the ones to park, and the
-// attempts. A completion batch then holds a few endpoints' attempts, not
+// it reached, which are the ones to park, and the attempts. A completion batch then holds a few endpoints' attempts, not
 // one of each of many, and changes fewer pages of the indexes in endpoint
 // order. The endpoints after those are left as they are, at the head of
 // the line.
@@ -636,8 +635,8 @@ func (s *Store) claimInPieces(ctx context.Context, q querier, turns []*turn, req
 		if t.jobs, err = s.claimed(ctx, q, req, s.eq.due, t.id, now, now, t.quota); err != nil {
 			return nil, nil, err
 		}
-		for i := range t.jobs {
-			t.jobs[i].Probe = t.probe
+		for j := range t.jobs {
+			t.jobs[j].Probe = t.probe
 		}
 		jobs = append(jobs, t.jobs...)
 		left -= len(t.jobs)
@@ -645,33 +644,27 @@ func (s *Store) claimInPieces(ctx context.Context, q querier, turns []*turn, req
 	return turns, jobs, nil
 }
 
-// claimEach selects each turn's due attempts up to its quota.
+// claimEach selects, on MySQL, each turn's due attempts up to its quota,
+// with one statement, a UNION ALL of the statement of one endpoint, to
+// save round trips.
 func (s *Store) claimEach(ctx context.Context, q querier, turns []*turn, req delivery.ClaimRequest) ([]delivery.Job, error) {
-	d := s.dialect
-	now := d.timeArg(req.Now)
-	// On MySQL one statement, a UNION ALL of the statement of one
-	// endpoint, selects every turn's due attempts, to save round trips.
+	now := s.dialect.timeArg(req.Now)
 	var args [][]any
 	for _, t := range turns {
 		if t.quota > 0 {
 			args = append(args, []any{t.id, now, now, t.quota})
 		}
 	}
-	var jobs []delivery.Job
-	if d == MySQL && len(args) > 1 {
-		query := strings.Repeat(s.eq.dueOne+" UNION ALL ", len(args)-1) + s.eq.dueOne
-		var err error
-		if jobs, err = s.claimed(ctx, q, req, query, slices.Concat(args...)...); err != nil {
-			return nil, err
-		}
-	} else {
-		for _, a := range args {
-			some, err := s.claimed(ctx, q, req, s.eq.due, a...)
-			if err != nil {
-				return nil, err
-			}
-			jobs = append(jobs, some...)
-		}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	query := s.eq.due
+	if len(args) > 1 {
+		query = strings.Repeat(s.eq.dueOne+" UNION ALL ", len(args)-1) + s.eq.dueOne
+	}
+	jobs, err := s.claimed(ctx, q, req, query, slices.Concat(args...)...)
+	if err != nil {
+		return nil, err
 	}
 	byID := turnsByID(turns)
 	for i := range jobs {
